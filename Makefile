@@ -1,0 +1,52 @@
+# AITrader: `make demo` runs the main job, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint bench up down status clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv and install AITrader with its pinned dependencies and system tools (idempotent)
+	@bash scripts/install_system_tools.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==26.3
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup  ## bring the stack up, push a message through the bus, print status
+	$(BIN)/aitrader up
+	$(BIN)/aitrader demo
+	$(BIN)/aitrader status
+
+test: setup  ## run every test against real embedded PostgreSQL and Redis
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy aitrader backend
+
+bench: setup  ## run the benchmarks quickly, figures under bench/results/
+	$(BIN)/python bench/bus.py --quick --json bench/results/bus.json
+
+up: setup  ## start the local stack
+	$(BIN)/aitrader up
+
+down:  ## stop the local stack
+	@test -x $(BIN)/aitrader && $(BIN)/aitrader down || true
+
+status:
+	$(BIN)/aitrader status
+
+clean: down  ## stop the stack and remove local state (.aitrader/)
+	rm -rf .aitrader
