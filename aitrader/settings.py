@@ -7,11 +7,12 @@ Each service subclasses :class:`CommonSettings` in its own ``settings.py`` and a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, RedisDsn, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aitrader.bus.config import ConsumerConfig
 from aitrader.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -66,6 +67,20 @@ class CommonSettings(BaseSettings):
     )
     log_level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
     environment: Environment = Field(default=Environment.DEV, validation_alias="AITRADER_ENV")
+    bus_maxlen: int = Field(default=100_000, gt=0, validation_alias="AITRADER_BUS_MAXLEN")
+    bus_block_ms: int = Field(default=1000, gt=0, validation_alias="AITRADER_BUS_BLOCK_MS")
+    bus_claim_idle_ms: int = Field(default=30_000, gt=0, validation_alias="AITRADER_BUS_CLAIM_IDLE_MS")
+    bus_max_deliveries: int = Field(default=5, gt=0, validation_alias="AITRADER_BUS_MAX_DELIVERIES")
+
+    def consumer_config(self, **overrides: Any) -> ConsumerConfig:
+        """The bus consumer tunables these settings describe, with per-consumer ``overrides``."""
+        values: dict[str, Any] = {
+            "block_ms": self.bus_block_ms,
+            "claim_idle_ms": self.bus_claim_idle_ms,
+            "max_deliveries": self.bus_max_deliveries,
+        }
+        values.update(overrides)
+        return ConsumerConfig(**values)
 
     def require_database_url(self) -> str:
         if self.database_url is None:

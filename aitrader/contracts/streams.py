@@ -1,0 +1,34 @@
+"""Stream names of the bus (DESIGN §3). Services refer to these constants, never to literals."""
+
+from __future__ import annotations
+
+from typing import Final
+
+TICKS: Final = "ticks"
+BOOK: Final = "book"
+SIGNALS: Final = "signals"
+ORDERS: Final = "orders"
+ORDER_EVENTS: Final = "order_events"
+FILLS: Final = "fills"
+CONTROL: Final = "control"
+
+ALL_STREAMS: Final = (TICKS, BOOK, SIGNALS, ORDERS, ORDER_EVENTS, FILLS, CONTROL)
+
+DEAD_LETTER_SUFFIX: Final = ":dead"
+
+
+def stream_key(name: str, prefix: str = "") -> str:
+    """The Redis key of stream ``name`` for a stack whose streams carry ``prefix``."""
+    return f"{prefix}{name}"
+
+
+def tick_shard(shard: int) -> str:
+    """Name of tick shard ``shard`` (``ticks:{n}``) when ticks are split by symbol across consumers."""
+    if shard < 0:
+        raise ValueError(f"shard must be >= 0, was {shard}")
+    return f"{TICKS}:{shard}"
+
+
+def dead_letter_key(stream: str) -> str:
+    """Where messages from ``stream`` (a full key) go when they cannot be decoded or keep failing."""
+    return f"{stream}{DEAD_LETTER_SUFFIX}"
