@@ -27,9 +27,7 @@ class Environment(StrEnum):
 def _check_database_url(value: str) -> str:
     scheme = value.split("://", 1)[0] if "://" in value else ""
     if not (scheme.startswith("postgresql") or scheme.startswith("sqlite")):
-        raise ValueError(
-            f"must be a postgresql:// or sqlite:/// URL, was {value!r}"
-        )
+        raise ValueError(f"must be a postgresql:// or sqlite:/// URL, was {value!r}")
     return value
 
 
@@ -40,7 +38,7 @@ def sqlalchemy_url(database_url: str) -> str:
     """Return ``database_url`` with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
     for plain in ("postgresql://", "postgres://"):
         if database_url.startswith(plain):
-            return "postgresql+psycopg://" + database_url[len(plain):]
+            return "postgresql+psycopg://" + database_url[len(plain) :]
     return database_url
 
 

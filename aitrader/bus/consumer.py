@@ -19,8 +19,9 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -28,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from aitrader.bus.config import ConsumerConfig
 from aitrader.bus.metrics import BusMetrics, default_metrics
-from aitrader.contracts.codec import from_fields
+from aitrader.contracts.codec import MSGPACK_FIELD, from_fields
 from aitrader.contracts.messages import Message
 from aitrader.contracts.streams import dead_letter_key
 from aitrader.errors import DecodeError
@@ -40,10 +41,10 @@ T = TypeVar("T")
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 _LAST_ERRORS_KEPT = 10_000
+LAG_COUNT_CAP = 1_000
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery(Generic[T]):
+class Delivery(NamedTuple, Generic[T]):
     """A decoded message handed to a handler, with where it came from and how often it was delivered."""
 
     stream: str
@@ -54,9 +55,15 @@ class Delivery(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class ConsumerStats:
-    """``lag``: entries not yet delivered to the group; ``pending``: delivered but not acknowledged."""
+    """How far behind the group is.
+
+    ``lag``: entries not yet delivered to the group (exact on Redis 7; on 6.2, which does not track it,
+    counted up to ``LAG_COUNT_CAP``). ``lag_ms``: age of the newest entry minus age of the last delivered
+    one, from their ids. ``pending``: delivered but not acknowledged.
+    """
 
     lag: int
+    lag_ms: int
     pending: int
 
 
@@ -84,11 +91,13 @@ class Consumer(Generic[T]):
         self.name = consumer
         self._handler = handler
         self._message_type = message_type
+        self._decode_msgpack = msgspec.msgpack.Decoder(message_type).decode
         self._config = config or ConsumerConfig()
         self._metrics = metrics or default_metrics()
         self._dead_key = dead_letter_key(stream)
         self._stopping = asyncio.Event()
         self._last_errors: dict[bytes, str] = {}
+        self._unsent_acks: list[bytes] = []
         self._handled = self._metrics.handled.labels(stream, group)
         self._failures = self._metrics.handler_failures.labels(stream, group)
 
@@ -119,57 +128,95 @@ class Consumer(Generic[T]):
         await self.ensure_group()
         await self._drain_own_pending()
         interval_s = self._config.claim_interval_ms / 1000
-        next_claim = 0.0
+        next_claim = 0.0  # reclaim at once: a dead predecessor's entries are handled first
+        next_stats = time.monotonic() + interval_s
         log.info("consumer_started", stream=self.stream, group=self.group, consumer=self.name)
         while not self._stopping.is_set():
             try:
-                if time.monotonic() >= next_claim:
+                now = time.monotonic()
+                if now >= next_claim:
+                    await self._flush_acks()
                     await self._reclaim_idle()
+                    next_claim = now + interval_s
+                if now >= next_stats:
                     await self.publish_stats()
-                    next_claim = time.monotonic() + interval_s
-                response = await self._redis.xreadgroup(
-                    self.group,
-                    self.name,
-                    {self.stream: ">"},
-                    count=self._config.batch_size,
-                    block=self._config.block_ms,
-                )
+                    next_stats = now + interval_s
+                response = await self._read_new()
                 if response:
-                    await self._process(response[0][1], None)
+                    await self._process(response[0][1], None, defer_ack=True)
             except ResponseError as e:
-                if "NOGROUP" not in str(e):
+                # NOGROUP: the group (or the stream) is gone. Redis 7 also unblocks a waiting
+                # XREADGROUP with "UNBLOCKED the stream key no longer exists" when the stream is deleted.
+                if "NOGROUP" not in str(e) and "UNBLOCKED" not in str(e):
                     raise
-                log.warning("consumer_group_missing", stream=self.stream, group=self.group)
+                log.warning("consumer_group_missing", stream=self.stream, group=self.group, error=str(e))
                 await self.ensure_group()
             except (RedisConnectionError, RedisTimeoutError) as e:
                 log.warning("consumer_redis_unavailable", stream=self.stream, error=str(e))
                 await asyncio.sleep(self._config.error_backoff_ms / 1000)
+        await self._flush_acks()
         log.info("consumer_stopped", stream=self.stream, group=self.group, consumer=self.name)
 
     # -- observability ---------------------------------------------------------------------------
 
     async def stats(self) -> ConsumerStats:
-        """Lag and pending count of this consumer's group (works on Redis 6.2, which reports no lag)."""
+        """Lag and pending count of this consumer's group, in O(1) Redis work (bounded on 6.2)."""
         groups = await self._redis.xinfo_groups(self.stream)
         info = next((g for g in groups if _text(g["name"]) == self.group), None)
         if info is None:
-            return ConsumerStats(lag=0, pending=0)
+            return ConsumerStats(lag=0, lag_ms=0, pending=0)
+        last_delivered = _text(info["last-delivered-id"])
+        stream_info = await self._redis.xinfo_stream(self.stream)
+        last_generated = _text(stream_info["last-generated-id"])
+        lag_ms = max(0, _id_ms(last_generated) - _id_ms(last_delivered))
         lag = info.get("lag")
-        if lag is None:
-            lag = await self._count_after(info["last-delivered-id"])
-        return ConsumerStats(lag=int(lag), pending=int(info["pending"]))
+        if lag is None:  # Redis < 7 keeps no entries-read counter: count what follows, up to a cap
+            lag = (
+                0
+                if last_delivered == last_generated
+                else len(await self._redis.xrange(self.stream, min=f"({last_delivered}", max="+", count=LAG_COUNT_CAP))
+            )
+        return ConsumerStats(lag=int(lag), lag_ms=lag_ms, pending=int(info["pending"]))
 
     async def publish_stats(self) -> ConsumerStats:
         stats = await self.stats()
         self._metrics.lag.labels(self.stream, self.group).set(stats.lag)
+        self._metrics.lag_seconds.labels(self.stream, self.group).set(stats.lag_ms / 1000)
         self._metrics.pending.labels(self.stream, self.group).set(stats.pending)
         return stats
 
-    async def _count_after(self, last_delivered: bytes | str, cap: int = 100_000) -> int:
-        entries = await self._redis.xrange(self.stream, min=f"({_text(last_delivered)}", max="+", count=cap)
-        return len(entries)
-
     # -- the work ----------------------------------------------------------------------------------
+
+    async def _read_new(self) -> Any:
+        """XREADGROUP of new entries; acknowledgements of the last batch travel in the same round trip."""
+        if not self._unsent_acks:
+            return await self._redis.xreadgroup(
+                self.group,
+                self.name,
+                {self.stream: ">"},
+                count=self._config.batch_size,
+                block=self._config.block_ms,
+            )
+        acks = self._unsent_acks
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self.stream, self.group, *acks)
+            pipe.xreadgroup(
+                self.group,
+                self.name,
+                {self.stream: ">"},
+                count=self._config.batch_size,
+                block=self._config.block_ms,
+            )
+            _, response = await pipe.execute()
+        self._unsent_acks = []
+        self._handled.inc(len(acks))
+        return response
+
+    async def _flush_acks(self) -> None:
+        if self._unsent_acks:
+            acks, self._unsent_acks = self._unsent_acks, []
+            await self._redis.xack(self.stream, self.group, *acks)
+            self._handled.inc(len(acks))
 
     async def _drain_own_pending(self) -> None:
         """Re-read what this consumer had been delivered but had not acknowledged when it last stopped."""
@@ -211,7 +258,10 @@ class Consumer(Generic[T]):
                 return
             cursor = next_cursor
 
-    async def _process(self, entries: Sequence[Entry], deliveries: dict[bytes, int] | None) -> None:
+    async def _process(
+        self, entries: Sequence[Entry], deliveries: dict[bytes, int] | None, *, defer_ack: bool = False
+    ) -> None:
+        """Handle ``entries``; acknowledge the successes now, or with the next read when ``defer_ack``."""
         acks: list[bytes] = []
         max_deliveries = self._config.max_deliveries
         for entry_id, fields in entries:
@@ -231,7 +281,14 @@ class Consumer(Generic[T]):
                 )
                 continue
             try:
-                message = from_fields(fields, self._message_type)
+                data = fields.get(MSGPACK_FIELD)
+                if data is not None:
+                    try:
+                        message = self._decode_msgpack(data)
+                    except msgspec.DecodeError as e:
+                        raise DecodeError(f"invalid msgpack message: {e}") from e
+                else:
+                    message = from_fields(fields, self._message_type)
             except DecodeError as e:
                 await self._dead_letter(entry_id, fields, reason="undecodable", error=str(e), deliveries=count)
                 continue
@@ -250,7 +307,9 @@ class Consumer(Generic[T]):
                 )
                 continue
             acks.append(entry_id)
-        if acks:
+        if defer_ack:
+            self._unsent_acks.extend(acks)
+        elif acks:
             await self._redis.xack(self.stream, self.group, *acks)
             self._handled.inc(len(acks))
 
@@ -305,7 +364,11 @@ class Consumer(Generic[T]):
     async def _ack_vanished(self, start: bytes | str, end: bytes | str, live: set[bytes]) -> None:
         upper = "+" if _text(end) == "0-0" else end
         pending = await self._redis.xpending_range(
-            self.stream, self.group, min=start, max=upper, count=self._config.batch_size * 4,
+            self.stream,
+            self.group,
+            min=start,
+            max=upper,
+            count=self._config.batch_size * 4,
             consumername=self.name,
         )
         vanished = []
@@ -321,6 +384,10 @@ class Consumer(Generic[T]):
         if len(self._last_errors) >= _LAST_ERRORS_KEPT:
             self._last_errors.pop(next(iter(self._last_errors)))
         self._last_errors[entry_id] = error
+
+
+def _id_ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
 
 
 def _text(value: bytes | str) -> str:

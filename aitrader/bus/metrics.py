@@ -14,7 +14,10 @@ class BusMetrics:
             "aitrader_bus_published", "Messages appended to a stream", ["stream"], registry=registry
         )
         self.handled = Counter(
-            "aitrader_bus_handled", "Messages handled and acknowledged", ["stream", "group"], registry=registry
+            "aitrader_bus_handled",
+            "Messages handled and acknowledged",
+            ["stream", "group"],
+            registry=registry,
         )
         self.handler_failures = Counter(
             "aitrader_bus_handler_failures",
@@ -37,6 +40,12 @@ class BusMetrics:
         self.lag = Gauge(
             "aitrader_bus_consumer_lag",
             "Entries in the stream not yet delivered to the group",
+            ["stream", "group"],
+            registry=registry,
+        )
+        self.lag_seconds = Gauge(
+            "aitrader_bus_consumer_lag_seconds",
+            "Time between the newest entry and the last one delivered to the group",
             ["stream", "group"],
             registry=registry,
         )

@@ -41,9 +41,7 @@ class Producer:
 
     async def publish_fields(self, stream: str, fields: Mapping[bytes | str, bytes | str]) -> bytes:
         """Append raw entry fields (e.g. a hand-written ``j`` JSON message)."""
-        entry_id: bytes = await self._redis.xadd(
-            self.key(stream), dict(fields), maxlen=self._maxlen, approximate=True
-        )
+        entry_id: bytes = await self._redis.xadd(self.key(stream), dict(fields), maxlen=self._maxlen, approximate=True)
         self._metrics.published.labels(stream).inc()
         return entry_id
 

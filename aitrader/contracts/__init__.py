@@ -89,4 +89,5 @@ __all__ = [
     "stream_key",
     "tag_of",
     "tick_shard",
+    "to_fields",
 ]

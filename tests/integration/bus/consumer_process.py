@@ -12,6 +12,7 @@ import sys
 
 import redis.asyncio as aioredis
 
+from aitrader import runtime
 from aitrader.bus import Consumer, ConsumerConfig, Delivery
 from aitrader.contracts import Tick
 from aitrader.log import configure
@@ -43,4 +44,4 @@ async def main(url: str, stream: str, group: str, name: str, delay_ms: int, clai
 
 if __name__ == "__main__":
     url, stream, group, name, delay, idle, batch = sys.argv[1:8]
-    asyncio.run(main(url, stream, group, name, int(delay), int(idle), int(batch)))
+    runtime.run(main(url, stream, group, name, int(delay), int(idle), int(batch)))

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from aitrader.contracts import (
-    MESSAGE_TYPES,
     JSON_FIELD,
+    MESSAGE_TYPES,
     MSGPACK_FIELD,
     Message,
     OrderRequest,
@@ -91,16 +91,33 @@ def test_msgpack_field_wins_over_json_field() -> None:
 
 def test_score_out_of_range_is_a_decode_error_naming_the_field() -> None:
     bad = json.dumps(
-        {"msg": "signal", "id": "s", "ts_ns": 1, "tick_ts_ns": 1, "symbol": "X", "pattern": "p",
-         "side": 1, "score": 1.5, "price": 1.0}
+        {
+            "msg": "signal",
+            "id": "s",
+            "ts_ns": 1,
+            "tick_ts_ns": 1,
+            "symbol": "X",
+            "pattern": "p",
+            "side": 1,
+            "score": 1.5,
+            "price": 1.0,
+        }
     ).encode()
     with pytest.raises(DecodeError, match=r"\$\.score"):
         from_fields({JSON_FIELD: bad})
 
 
 def test_side_outside_plus_minus_one_is_rejected() -> None:
-    bad = {"id": "s", "ts_ns": 1, "tick_ts_ns": 1, "symbol": "X", "pattern": "p",
-           "side": 0, "score": 0.5, "price": 1.0}
+    bad = {
+        "id": "s",
+        "ts_ns": 1,
+        "tick_ts_ns": 1,
+        "symbol": "X",
+        "pattern": "p",
+        "side": 0,
+        "score": 0.5,
+        "price": 1.0,
+    }
     with pytest.raises(DecodeError, match=r"\$\.side"):
         from_fields({JSON_FIELD: json.dumps(bad).encode()}, Signal)
 
