@@ -164,3 +164,14 @@ def test_stream_names_compose_prefix_shards_and_dead_letters() -> None:
     assert dead_letter_key("stack1:ticks") == "stack1:ticks:dead"
     with pytest.raises(ValueError, match="was -1"):
         tick_shard(-1)
+
+
+def test_each_stream_maps_to_the_message_type_it_carries() -> None:
+    from aitrader.contracts import ControlMessage, Fill, Message
+    from aitrader.contracts.registry import message_type_for
+
+    assert message_type_for("ticks") is Tick
+    assert message_type_for("stack1:ticks:3", prefix="stack1:") is Tick
+    assert message_type_for("fills:dead") is Fill
+    assert message_type_for("control") == ControlMessage
+    assert message_type_for("something-else") == Message
