@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -53,7 +54,7 @@ def configure(service: str, level: str = "INFO", stream: TextIO | None = None) -
 
 
 def _add_service(service: str) -> Any:
-    def processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event_dict.setdefault("service", service)
         return event_dict
 
@@ -63,7 +64,7 @@ def _add_service(service: str) -> Any:
 _LEADING = ("ts", "level", "service", "event")
 
 
-def _leading_keys(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _leading_keys(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     ordered = {key: event_dict.pop(key) for key in _LEADING if key in event_dict}
     ordered.update(event_dict)
     return ordered

@@ -94,7 +94,7 @@ class CommonSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load_settings(cls: type[S], **overrides: object) -> S:
+def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build ``cls`` from the environment, turning validation errors into one message naming every bad variable."""
     try:
         return cls(**overrides)

@@ -171,11 +171,12 @@ class Consumer(Generic[T]):
         lag_ms = max(0, _id_ms(last_generated) - _id_ms(last_delivered))
         lag = info.get("lag")
         if lag is None:  # Redis < 7 keeps no entries-read counter: count what follows, up to a cap
-            lag = (
-                0
-                if last_delivered == last_generated
-                else len(await self._redis.xrange(self.stream, min=f"({last_delivered}", max="+", count=LAG_COUNT_CAP))
-            )
+            following: Any = []
+            if last_delivered != last_generated:
+                following = await self._redis.xrange(
+                    self.stream, min=f"({last_delivered}", max="+", count=LAG_COUNT_CAP
+                )
+            lag = len(following)
         return ConsumerStats(lag=int(lag), lag_ms=lag_ms, pending=int(info["pending"]))
 
     async def publish_stats(self) -> ConsumerStats:
@@ -222,7 +223,7 @@ class Consumer(Generic[T]):
         """Re-read what this consumer had been delivered but had not acknowledged when it last stopped."""
         cursor: bytes | str = "0"
         while not self._stopping.is_set():
-            response = await self._redis.xreadgroup(
+            response: Any = await self._redis.xreadgroup(
                 self.group, self.name, {self.stream: cursor}, count=self._config.batch_size
             )
             entries = response[0][1] if response else []
@@ -237,7 +238,7 @@ class Consumer(Generic[T]):
         """Take over entries idle longer than ``claim_idle_ms`` in any member's pending list, and handle them."""
         cursor: bytes | str = "0-0"
         while not self._stopping.is_set():
-            response = await self._redis.xautoclaim(
+            response: Any = await self._redis.xautoclaim(
                 self.stream,
                 self.group,
                 self.name,
@@ -316,7 +317,7 @@ class Consumer(Generic[T]):
     async def _dead_letter(
         self, entry_id: bytes, fields: dict[bytes, bytes], *, reason: str, error: str, deliveries: int
     ) -> None:
-        record: dict[bytes | str, bytes | str | int] = dict(fields)
+        record: dict[Any, Any] = dict(fields)
         record.update(
             {
                 "error": error,
@@ -330,7 +331,7 @@ class Consumer(Generic[T]):
             }
         )
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self._dead_key, record, maxlen=self._config.dead_letter_maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(self._dead_key, record, maxlen=self._config.dead_letter_maxlen, approximate=True)
             pipe.xack(self.stream, self.group, entry_id)
             await pipe.execute()
         self._metrics.dead_lettered.labels(self.stream, self.group, reason).inc()
@@ -351,7 +352,7 @@ class Consumer(Generic[T]):
         upper = entries[-1][0]
         page = max(2 * len(entries), 100)
         while True:
-            rows = await self._redis.xpending_range(
+            rows: Any = await self._redis.xpending_range(
                 self.stream, self.group, min=lower, max=upper, count=page, consumername=self.name
             )
             for row in rows:
@@ -359,7 +360,7 @@ class Consumer(Generic[T]):
                     counts[row["message_id"]] = int(row["times_delivered"])
             if len(rows) < page or len(counts) == len(wanted):
                 return counts
-            lower = b"(" + rows[-1]["message_id"]
+            lower = b"(" + bytes(rows[-1]["message_id"])
 
     async def _ack_vanished(self, start: bytes | str, end: bytes | str, live: set[bytes]) -> None:
         upper = "+" if _text(end) == "0-0" else end

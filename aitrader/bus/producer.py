@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -39,11 +40,11 @@ class Producer:
         """Append ``message`` to ``stream``; return its entry id."""
         return await self.publish_fields(stream, to_fields(message))
 
-    async def publish_fields(self, stream: str, fields: Mapping[bytes | str, bytes | str]) -> bytes:
+    async def publish_fields(self, stream: str, fields: Mapping[Any, Any]) -> bytes:
         """Append raw entry fields (e.g. a hand-written ``j`` JSON message)."""
-        entry_id: bytes = await self._redis.xadd(self.key(stream), dict(fields), maxlen=self._maxlen, approximate=True)
+        entry_id: Any = await self._redis.xadd(self.key(stream), dict(fields), maxlen=self._maxlen, approximate=True)
         self._metrics.published.labels(stream).inc()
-        return entry_id
+        return bytes(entry_id)
 
     async def publish_many(self, stream: str, messages: Iterable[msgspec.Struct]) -> list[bytes]:
         """Append ``messages`` in order, pipelined (no MULTI) in chunks; return their entry ids."""

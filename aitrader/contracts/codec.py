@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import msgspec
 
@@ -19,8 +19,6 @@ from aitrader.errors import DecodeError
 
 MSGPACK_FIELD = b"d"
 JSON_FIELD = b"j"
-
-T = TypeVar("T")
 
 _msgpack_encoder = msgspec.msgpack.Encoder()
 _json_encoder = msgspec.json.Encoder()
@@ -50,22 +48,22 @@ def to_fields(message: msgspec.Struct) -> dict[bytes, bytes]:
     return {MSGPACK_FIELD: _msgpack_encoder.encode(message)}
 
 
-def decode(data: bytes, message_type: type[T] | Any = Message) -> T:
+def decode(data: bytes, message_type: Any = Message) -> Any:
     """Decode msgpack ``data`` as ``message_type`` (a Struct, or a union such as ``Message``)."""
     try:
-        return cast(T, _msgpack_decoder(message_type).decode(data))
+        return _msgpack_decoder(message_type).decode(data)
     except msgspec.DecodeError as e:
         raise DecodeError(f"invalid msgpack message: {e}") from e
 
 
-def decode_json(data: bytes | str, message_type: type[T] | Any = Message) -> T:
+def decode_json(data: bytes | str, message_type: Any = Message) -> Any:
     try:
-        return cast(T, _json_decoder(message_type).decode(data))
+        return _json_decoder(message_type).decode(data)
     except msgspec.DecodeError as e:
         raise DecodeError(f"invalid JSON message: {e}") from e
 
 
-def from_fields(fields: Mapping[bytes, bytes], message_type: type[T] | Any = Message) -> T:
+def from_fields(fields: Mapping[bytes, bytes], message_type: Any = Message) -> Any:
     """Decode a stream entry: field ``d`` (msgpack) wins over field ``j`` (JSON)."""
     data = fields.get(MSGPACK_FIELD)
     if data is not None:

@@ -90,7 +90,7 @@ class Depth(Struct, frozen=True, kw_only=True):
     asks: tuple[Level, ...] = ()
 
 
-class Tick(_Message, tag="tick", kw_only=True):
+class Tick(_Message, tag="tick", kw_only=True, frozen=True):
     ts_ns: TimestampNs
     symbol: Symbol
     venue: str = "NSE"
@@ -105,7 +105,7 @@ class Tick(_Message, tag="tick", kw_only=True):
     depth: Depth | None = None
 
 
-class BookUpdate(_Message, tag="book_update", kw_only=True):
+class BookUpdate(_Message, tag="book_update", kw_only=True, frozen=True):
     ts_ns: TimestampNs
     tick_ts_ns: TimestampNs
     symbol: Symbol
@@ -122,7 +122,7 @@ class BookUpdate(_Message, tag="book_update", kw_only=True):
     volume: Quantity = 0
 
 
-class Signal(_Message, tag="signal", kw_only=True):
+class Signal(_Message, tag="signal", kw_only=True, frozen=True):
     id: Identifier
     ts_ns: TimestampNs
     tick_ts_ns: TimestampNs
@@ -135,7 +135,7 @@ class Signal(_Message, tag="signal", kw_only=True):
     features: dict[str, float] = {}
 
 
-class OrderRequest(_Message, tag="order_request", kw_only=True):
+class OrderRequest(_Message, tag="order_request", kw_only=True, frozen=True):
     client_order_id: Identifier
     ts_ns: TimestampNs
     tick_ts_ns: TimestampNs | None = None
@@ -153,7 +153,7 @@ class OrderRequest(_Message, tag="order_request", kw_only=True):
     combined_score: Score = 0.0
 
 
-class OrderEvent(_Message, tag="order_event", kw_only=True):
+class OrderEvent(_Message, tag="order_event", kw_only=True, frozen=True):
     order_id: Identifier
     client_order_id: Identifier
     ts_ns: TimestampNs
@@ -170,7 +170,7 @@ class OrderEvent(_Message, tag="order_event", kw_only=True):
     avg_price: Price | None = None
 
 
-class Fill(_Message, tag="fill", kw_only=True):
+class Fill(_Message, tag="fill", kw_only=True, frozen=True):
     fill_id: Identifier
     order_id: Identifier
     client_order_id: Identifier
@@ -185,7 +185,7 @@ class Fill(_Message, tag="fill", kw_only=True):
     fees: Annotated[float, Meta(ge=0.0)] = 0.0
 
 
-class SetTradingState(_Message, tag="set_trading_state", kw_only=True):
+class SetTradingState(_Message, tag="set_trading_state", kw_only=True, frozen=True):
     """Command to the OMS: move trading to ``state`` (the OMS answers with TradingStateChanged)."""
 
     ts_ns: TimestampNs
@@ -194,7 +194,7 @@ class SetTradingState(_Message, tag="set_trading_state", kw_only=True):
     actor: str = ""
 
 
-class SetKillSwitch(_Message, tag="set_kill_switch", kw_only=True):
+class SetKillSwitch(_Message, tag="set_kill_switch", kw_only=True, frozen=True):
     """Command to the OMS: engage (cancel open orders, accept nothing) or release the kill switch."""
 
     ts_ns: TimestampNs
@@ -203,7 +203,7 @@ class SetKillSwitch(_Message, tag="set_kill_switch", kw_only=True):
     actor: str = ""
 
 
-class TradingStateChanged(_Message, tag="trading_state_changed", kw_only=True):
+class TradingStateChanged(_Message, tag="trading_state_changed", kw_only=True, frozen=True):
     """Broadcast by the OMS whenever the trading state or the kill switch changes."""
 
     ts_ns: TimestampNs

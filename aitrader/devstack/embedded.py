@@ -111,10 +111,9 @@ class EmbeddedPostgres:
         _wait_until(lambda: not psutil.pid_exists(pid), timeout_s, "postgres shutdown")
         log.info("postgres_stopped", pid=pid)
 
-    def _run_as(self) -> dict[str, object]:
-        if os.geteuid() != 0:
-            return {}
-        return {"user": _PG_SYSTEM_USER, "group": _PG_SYSTEM_USER}
+    def _run_as(self) -> str | None:
+        """The system user PostgreSQL runs as: itself, unless that is root, which PostgreSQL refuses."""
+        return _PG_SYSTEM_USER if os.geteuid() == 0 else None
 
     def _initdb(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -144,7 +143,8 @@ class EmbeddedPostgres:
             ],
             check=True,
             capture_output=True,
-            **self._run_as(),  # type: ignore[arg-type]
+            user=self._run_as(),
+            group=self._run_as(),
         )
 
     def _pg_ctl(self, args: list[str]) -> None:
@@ -155,7 +155,8 @@ class EmbeddedPostgres:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                **self._run_as(),  # type: ignore[arg-type]
+                user=self._run_as(),
+                group=self._run_as(),
             )
         except subprocess.CalledProcessError as e:
             tail = self.log_path.read_text()[-2000:] if self.log_path.exists() else ""
