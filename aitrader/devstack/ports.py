@@ -9,6 +9,9 @@ from aitrader.errors import ConfigurationError
 
 def ensure_port_free(port: int, variable: str, host: str = "127.0.0.1") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves do: connections of an earlier server lingering in TIME_WAIT do not hold
+        # the port, a listening socket does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as e:
