@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import httpx
 import psutil
@@ -262,65 +262,52 @@ class Supervisor:
 
     def _start_database(self) -> None:
         self._check_stop()
-        url = self.settings.database_url
-        if url is not None:
-            self.state.database = ComponentState(
-                name="postgres", kind="database", url=url, embedded=False, status="healthy"
-            )
-            self._database_url = url
-            self._save()
-            return
-        server = EmbeddedPostgres(self.paths.postgres_data, self.settings.pg_port)
-        self._start_embedded(
-            server,
-            ComponentState(
-                name="postgres",
-                kind="database",
-                url=server.url,
-                port=server.port,
-                log=str(self.paths.log_path("postgres")),
-            ),
-        )
-        self._database_url = server.url
+        external = self.settings.database_url
+        server = EmbeddedPostgres(self.paths.postgres_data, self.settings.pg_port) if external is None else None
+        self._database_url = self._start_infra("postgres", "database", external, server, "AITRADER_PG_PORT")
 
     def _start_redis(self) -> None:
         self._check_stop()
-        url = str(self.settings.redis_url) if self.settings.redis_url is not None else None
-        if url is not None:
-            self.state.redis = ComponentState(name="redis", kind="redis", url=url, embedded=False, status="healthy")
-            self._redis_url = url
-            self._save()
-            return
-        server = EmbeddedRedis(self.paths.redis_data, self.settings.redis_port, persistent=True)
-        self._start_embedded(
-            server,
-            ComponentState(
-                name="redis",
-                kind="redis",
-                url=server.url,
-                port=server.port,
-                log=str(self.paths.log_path("redis")),
-            ),
-        )
-        self._redis_url = server.url
+        external = str(self.settings.redis_url) if self.settings.redis_url is not None else None
+        server = None
+        if external is None:
+            server = EmbeddedRedis(self.paths.redis_data, self.settings.redis_port, persistent=True)
+        self._redis_url = self._start_infra("redis", "redis", external, server, "AITRADER_REDIS_PORT")
 
-    def _start_embedded(self, server: EmbeddedPostgres | EmbeddedRedis, state: ComponentState) -> None:
-        if isinstance(server, EmbeddedPostgres):
-            self.state.database = state
-            variable = "AITRADER_PG_PORT"
-        else:
-            self.state.redis = state
-            variable = "AITRADER_REDIS_PORT"
+    def _start_infra(
+        self,
+        name: str,
+        kind: Literal["database", "redis"],
+        external_url: str | None,
+        server: EmbeddedPostgres | EmbeddedRedis | None,
+        port_variable: str,
+    ) -> str:
+        """Use the external server at ``external_url``, or start the embedded ``server``; return its URL.
+
+        The component is recorded under ``self.state.<kind>`` before anything starts, so `aitrader status`
+        shows it starting and a failure is reported against it.
+        """
+        if server is None:
+            assert external_url is not None
+            state = ComponentState(name=name, kind=kind, url=external_url, embedded=False, status="healthy")
+            setattr(self.state, kind, state)
+            self._save()
+            return external_url
+        state = ComponentState(
+            name=name, kind=kind, url=server.url, port=server.port, log=str(self.paths.log_path(name))
+        )
+        setattr(self.state, kind, state)
         leftover = _leftover(server)
         if leftover is not None:
             # A supervisor that was killed outright leaves its servers behind; they hold our data directory.
-            log.warning("stopping_leftover_server", component=state.name, pid=leftover)
+            log.warning("stopping_leftover_server", component=name, pid=leftover)
             server.stop()
-        ensure_port_free(server.port, variable)
+        ensure_port_free(server.port, port_variable)
         self._save()
         infra = _Infra(server=server, state=state)
         self._infra.append(infra)  # registered first, so a half-started server is stopped on failure
         self._launch_embedded(infra)
+        return server.url
 
     def _launch_embedded(self, infra: _Infra) -> None:
         try:
