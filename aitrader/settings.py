@@ -45,7 +45,8 @@ def sqlalchemy_url(database_url: str) -> str:
 class CommonSettings(BaseSettings):
     """What every service needs: where the system of record and the bus live, and how to log."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty variable (`REDIS_URL=` in .env, `${VAR:-}` in compose) means unset: the default applies.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: DatabaseUrl | None = Field(
         default=None,
