@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import psutil
 
 from aitrader.contracts.messages import OrderSide, OrderStatus, OrderType
 from aitrader.db.models import Order, Trade, User, UserRole
 from aitrader.db.repositories import BarValues
+from aitrader.devstack.ports import free_port
 
 SESSION_OPEN = datetime(2025, 1, 6, 3, 45, tzinfo=UTC)
 """09:15 IST, the NSE open, on a Monday."""
@@ -81,3 +89,54 @@ def make_bar(minute: int = 0, **overrides: Any) -> BarValues:
     }
     bar.update(overrides)  # type: ignore[typeddict-item]
     return bar
+
+
+AITRADER_CLI = Path(sys.executable).with_name("aitrader")
+_STACK_VARIABLE_PREFIXES = ("AITRADER_", "BACKEND_", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL")
+
+
+@dataclass
+class LocalStack:
+    """A local stack's home in a temporary directory and the environment that points the real CLI at it."""
+
+    cwd: Path
+    home: Path
+    env: dict[str, str]
+
+    def aitrader(self, *args: str, timeout: float = 100, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(AITRADER_CLI), *args],
+            cwd=self.cwd,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process whose command line mentions this stack's home."""
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(process.info.get("cmdline") or [])
+            if str(self.home) in cmdline and process.pid != os.getpid():
+                found.append(process)
+        return found
+
+
+def make_local_stack(directory: Path, **env: str) -> LocalStack:
+    """A stack under ``directory`` on free ports, inheriting no stack variable from the test's environment."""
+    home = directory / "home"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_STACK_VARIABLE_PREFIXES)}
+    environment.update(
+        AITRADER_HOME=str(home),
+        AITRADER_PG_PORT=str(free_port()),
+        AITRADER_REDIS_PORT=str(free_port()),
+        BACKEND_PORT=str(free_port()),
+        AITRADER_RESTART_BACKOFF_INITIAL_S="0.2",
+        AITRADER_STOP_GRACE_S="5",
+        AITRADER_HEALTH_TIMEOUT_S="30",
+        AITRADER_STARTUP_TIMEOUT_S="90",
+    )
+    environment.update(env)
+    return LocalStack(cwd=directory, home=home, env=environment)

@@ -4,10 +4,8 @@ pointed at real Redis and PostgreSQL through REDIS_URL / DATABASE_URL."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,112 +14,102 @@ import redis
 
 from aitrader.contracts import TICKS, Tick, decode, stream_key
 from aitrader.db.migrations import head
+from tests.factories import LocalStack, make_local_stack
 
-AITRADER = Path(sys.executable).with_name("aitrader")
 REPO_ROOT = Path(__file__).resolve().parents[3]
-_INHERITED_PREFIXES = ("AITRADER_", "BACKEND_", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL")
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, redis_url: str, stream_prefix: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
-    env.update(AITRADER_HOME=str(tmp_path / "home"), REDIS_URL=redis_url, AITRADER_STREAM_PREFIX=stream_prefix)
-    return env
+def stack(tmp_path: Path, redis_url: str, stream_prefix: str) -> LocalStack:
+    """No stack is started: the commands find Redis through REDIS_URL."""
+    return make_local_stack(tmp_path, REDIS_URL=redis_url, AITRADER_STREAM_PREFIX=stream_prefix)
 
 
-def _aitrader(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(AITRADER), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
-
-
-def _tail(env: dict[str, str], stream: str) -> list[dict[str, Any]]:
-    result = _aitrader(env, "tail", stream, "--no-follow", "-n", "100")
+def _tail(stack: LocalStack, stream: str) -> list[dict[str, Any]]:
+    result = stack.aitrader("tail", stream, "--no-follow", "-n", "100")
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_published_tick_is_stored_as_msgpack_and_tailed_decoded(cli_env: dict[str, str], redis_url: str):
+def test_published_tick_is_stored_as_msgpack_and_tailed_decoded(stack: LocalStack, redis_url: str):
     document = {"ts_ns": 1763710200000000000, "symbol": "INFY", "ltp": 1523.45, "ltq": 5}
 
-    published = _aitrader(cli_env, "publish", "ticks", json.dumps(document))
+    published = stack.aitrader("publish", "ticks", json.dumps(document))
 
     assert published.returncode == 0, published.stderr
     entry_id = published.stdout.strip()
     client = redis.Redis.from_url(redis_url)
     try:
-        [(stored_id, fields)] = client.xrange(stream_key(TICKS, cli_env["AITRADER_STREAM_PREFIX"]))
+        [(stored_id, fields)] = client.xrange(stream_key(TICKS, stack.env["AITRADER_STREAM_PREFIX"]))
     finally:
         client.close()
     assert stored_id.decode() == entry_id and set(fields) == {b"d"}
     assert decode(fields[b"d"], Tick) == Tick(ts_ns=document["ts_ns"], symbol="INFY", ltp=1523.45, ltq=5)
-    [line] = _tail(cli_env, "ticks")
+    [line] = _tail(stack, "ticks")
     assert line["id"] == entry_id
     assert line["message"]["msg"] == "tick" and line["message"]["symbol"] == "INFY"
     assert line["message"]["ltp"] == 1523.45 and line["message"]["v"] == 1
 
 
-def test_invalid_message_is_refused_with_the_field_and_nothing_is_appended(cli_env: dict[str, str]):
-    result = _aitrader(cli_env, "publish", "ticks", '{"ts_ns": -1, "symbol": "INFY"}')
+def test_invalid_message_is_refused_with_the_field_and_nothing_is_appended(stack: LocalStack):
+    result = stack.aitrader("publish", "ticks", '{"ts_ns": -1, "symbol": "INFY"}')
 
     assert result.returncode == 2
     assert "not a valid message for stream 'ticks'" in result.stderr and "$.ts_ns" in result.stderr
-    assert _tail(cli_env, "ticks") == []
+    assert _tail(stack, "ticks") == []
 
 
-def test_raw_json_that_is_not_a_tick_is_tailed_as_undecodable(cli_env: dict[str, str]):
-    result = _aitrader(cli_env, "publish", "--raw", "ticks", '{"symbol": 42}')
+def test_raw_json_that_is_not_a_tick_is_tailed_as_undecodable(stack: LocalStack):
+    result = stack.aitrader("publish", "--raw", "ticks", '{"symbol": 42}')
 
     assert result.returncode == 0, result.stderr
-    [line] = _tail(cli_env, "ticks")
+    [line] = _tail(stack, "ticks")
     assert "message" not in line and "symbol" in line["undecodable"]
 
 
-def test_demo_pushes_a_tick_through_a_consumer_group_and_reports_it_intact(cli_env: dict[str, str], tmp_path: Path):
+def test_demo_pushes_a_tick_through_a_consumer_group_and_reports_it_intact(stack: LocalStack, tmp_path: Path):
     report = tmp_path / "demo.json"
 
-    result = _aitrader(cli_env, "demo", "--report", str(report))
+    result = stack.aitrader("demo", "--report", str(report))
 
     assert result.returncode == 0, result.stderr
     assert "intact" in result.stdout
     outcome = json.loads(report.read_text())
     assert outcome["intact"] is True and outcome["round_trip_us"] > 0
-    assert outcome["stream"] == stream_key(TICKS, cli_env["AITRADER_STREAM_PREFIX"])
-    [line] = _tail(cli_env, "ticks")
+    assert outcome["stream"] == stream_key(TICKS, stack.env["AITRADER_STREAM_PREFIX"])
+    [line] = _tail(stack, "ticks")
     assert line["message"]["symbol"] == "DEMO"
 
 
-def test_bus_commands_without_redis_url_or_stack_say_how_to_get_one(cli_env: dict[str, str]):
-    env = {k: v for k, v in cli_env.items() if k != "REDIS_URL"}
-
-    result = _aitrader(env, "publish", "ticks", '{"ts_ns": 1, "symbol": "INFY"}')
+def test_bus_commands_without_redis_url_or_stack_say_how_to_get_one(stack: LocalStack):
+    result = stack.aitrader("publish", "ticks", '{"ts_ns": 1, "symbol": "INFY"}', REDIS_URL="")
 
     assert result.returncode == 1
     assert "REDIS_URL is not set and no stack is running" in result.stderr
 
 
-def test_migrate_brings_a_new_database_to_head(cli_env: dict[str, str], empty_database_url: str):
-    result = _aitrader({**cli_env, "DATABASE_URL": empty_database_url}, "migrate")
+def test_migrate_brings_a_new_database_to_head(stack: LocalStack, empty_database_url: str):
+    result = stack.aitrader("migrate", DATABASE_URL=empty_database_url)
 
     assert result.returncode == 0, result.stderr
     assert f"is at revision {head()} (head {head()})" in result.stdout
 
 
-def test_migrate_against_an_unreachable_database_names_it_without_the_password(cli_env: dict[str, str]):
+def test_migrate_against_an_unreachable_database_names_it_without_the_password(stack: LocalStack):
     url = "postgresql://trader:s3cret@127.0.0.1:1/aitrader"
 
-    result = _aitrader({**cli_env, "DATABASE_URL": url}, "migrate")
+    result = stack.aitrader("migrate", DATABASE_URL=url)
 
     assert result.returncode == 1
     assert "127.0.0.1:1" in result.stderr and "s3cret" not in result.stderr
 
 
-def test_run_migrations_fallback_migrates_a_sqlite_file_to_head(cli_env: dict[str, str], tmp_path: Path):
+def test_run_migrations_fallback_migrates_a_sqlite_file_to_head(stack: LocalStack, tmp_path: Path):
     home = tmp_path / "fallback-home"
 
     result = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "run_migrations.sh"), "--fallback"],
-        env={**cli_env, "AITRADER_HOME": str(home), "PATH": f"{AITRADER.parent}:{os.environ['PATH']}"},
+        env={**stack.env, "AITRADER_HOME": str(home)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,8 +14,7 @@ import redis
 from aitrader.devstack.ports import free_port
 from aitrader.devstack.stack import stack_urls
 from aitrader.devstack.state import read_state
-
-from .conftest import Stack
+from tests.factories import LocalStack
 
 
 @contextmanager
@@ -26,7 +25,7 @@ def _listening(port: int) -> Iterator[None]:
         yield
 
 
-def _assert_nothing_left(stack: Stack) -> None:
+def _assert_nothing_left(stack: LocalStack) -> None:
     assert stack.processes() == []
     state = read_state(stack.home / "state.json")
     assert state is not None and not state.running()
@@ -34,7 +33,7 @@ def _assert_nothing_left(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("variable", ["BACKEND_PORT", "AITRADER_REDIS_PORT", "AITRADER_PG_PORT"])
-def test_port_in_use_is_reported_with_its_variable(stack: Stack, variable: str):
+def test_port_in_use_is_reported_with_its_variable(stack: LocalStack, variable: str):
     port = int(stack.env[variable])
 
     with _listening(port):
@@ -45,7 +44,7 @@ def test_port_in_use_is_reported_with_its_variable(stack: Stack, variable: str):
     _assert_nothing_left(stack)
 
 
-def test_unreachable_database_url_is_reported_without_its_password(stack: Stack):
+def test_unreachable_database_url_is_reported_without_its_password(stack: LocalStack):
     url = f"postgresql://nobody:s3cret@127.0.0.1:{free_port()}/x"
 
     result = stack.aitrader("up", DATABASE_URL=url)
@@ -57,7 +56,7 @@ def test_unreachable_database_url_is_reported_without_its_password(stack: Stack)
     _assert_nothing_left(stack)
 
 
-def test_unreachable_redis_url_is_reported(stack: Stack):
+def test_unreachable_redis_url_is_reported(stack: LocalStack):
     url = f"redis://127.0.0.1:{free_port()}/0"
 
     result = stack.aitrader("up", REDIS_URL=url)
@@ -71,7 +70,7 @@ def test_unreachable_redis_url_is_reported(stack: Stack):
     ("variable", "value"),
     [("DATABASE_URL", "mysql://root:pw@127.0.0.1/x"), ("REDIS_URL", "http://127.0.0.1:6379")],
 )
-def test_invalid_url_is_reported_naming_the_variable(stack: Stack, variable: str, value: str):
+def test_invalid_url_is_reported_naming_the_variable(stack: LocalStack, variable: str, value: str):
     result = stack.aitrader("up", **{variable: value})
 
     assert result.returncode == 1
@@ -80,7 +79,7 @@ def test_invalid_url_is_reported_naming_the_variable(stack: Stack, variable: str
     assert stack.processes() == []
 
 
-def test_unknown_service_is_reported_with_the_known_ones(stack: Stack):
+def test_unknown_service_is_reported_with_the_known_ones(stack: LocalStack):
     result = stack.aitrader("up", "nope")
 
     assert result.returncode == 1
@@ -88,7 +87,7 @@ def test_unknown_service_is_reported_with_the_known_ones(stack: Stack):
     assert stack.processes() == []
 
 
-def test_down_and_status_when_nothing_was_started(stack: Stack):
+def test_down_and_status_when_nothing_was_started(stack: LocalStack):
     down = stack.aitrader("down")
     status = stack.aitrader("status", "--json")
 
@@ -99,7 +98,7 @@ def test_down_and_status_when_nothing_was_started(stack: Stack):
 
 @pytest.mark.slow
 def test_infra_only_stack_on_external_servers_leaves_them_running(
-    stack: Stack, empty_database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, empty_database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ):
     external = {"DATABASE_URL": empty_database_url, "REDIS_URL": redis_url}
 
