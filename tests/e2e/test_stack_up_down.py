@@ -99,3 +99,57 @@ def _is_live(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_killed_embedded_redis_is_restarted_and_keeps_its_streams(tmp_path: Path):
+    stack = make_local_stack(tmp_path)
+    try:
+        assert stack.aitrader("up", "--infra-only").returncode == 0
+        # No REDIS_URL: the bus commands find the running stack's Redis themselves.
+        published = stack.aitrader("publish", "ticks", '{"ts_ns": 1, "symbol": "INFY", "ltp": 1500.5}')
+        assert published.returncode == 0, published.stderr
+        first_redis = _component(_status(stack), "redis")["pid"]
+
+        os.kill(first_redis, signal.SIGKILL)
+
+        def restarted() -> bool:
+            redis = _component(_status(stack), "redis")
+            return redis["status"] == "healthy" and redis["restarts"] == 1 and redis["pid"] not in (None, first_redis)
+
+        _wait_for(restarted, 60, "the embedded Redis to be restarted")
+        tail = stack.aitrader("tail", "ticks", "--no-follow")
+        assert tail.returncode == 0, tail.stderr
+        assert [json.loads(line)["id"] for line in tail.stdout.splitlines()] == [published.stdout.strip()]
+    finally:
+        stack.aitrader("down")
+    assert stack.processes() == []
+
+
+def test_after_the_supervisor_is_killed_outright_up_and_down_clean_up_what_it_left(tmp_path: Path):
+    stack = make_local_stack(tmp_path)
+    try:
+        assert stack.aitrader("up").returncode == 0
+        status = _status(stack)
+        left_behind = _recorded_pids(status) - {status["supervisor"]["pid"]}
+
+        os.kill(status["supervisor"]["pid"], signal.SIGKILL)
+
+        _wait_for(lambda: not _status(stack)["running"], 30, "the stack to be seen as not running")
+        # The services die with their supervisor; the embedded servers are daemons and outlive it.
+        _wait_for(lambda: not _is_live(_component(status, "backend")["pid"]), 30, "the backend to exit")
+        assert any(_is_live(pid) for pid in left_behind)
+
+        up = stack.aitrader("up")
+
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "leftover process" in up.stdout
+        assert [pid for pid in left_behind if _is_live(pid)] == []
+        assert _status(stack)["healthy"] is True
+
+        os.kill(_status(stack)["supervisor"]["pid"], signal.SIGKILL)
+        down = stack.aitrader("down")
+
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert stack.processes() == []
+    finally:
+        stack.aitrader("down")
