@@ -256,6 +256,7 @@ def latency_summary(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 async def run(url: str, quick: bool) -> dict[str, Any]:
     client = aioredis.Redis.from_url(url)
+    redis_version = str((await client.info("server")).get("redis_version", "unknown"))
     rounds = 3 if quick else 5
     n = 20_000 if quick else 100_000
     ticks = make_ticks(n)
@@ -305,6 +306,7 @@ async def run(url: str, quick: bool) -> dict[str, Any]:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            "redis": redis_version,
         },
         "produce": produce_summary,
         "consume": consume_summary,
@@ -318,7 +320,9 @@ async def run(url: str, quick: bool) -> dict[str, Any]:
 
 
 def print_report(result: dict[str, Any]) -> None:
-    print(f"bus benchmark ({'quick' if result['quick'] else 'full'}), medians of {result['produce']['rounds']} rounds")
+    mode = "quick" if result["quick"] else "full"
+    rounds = result["produce"]["rounds"]
+    print(f"bus benchmark ({mode}, Redis {result['machine']['redis']}), medians of {rounds} rounds")
     print(f"{'':28}{'bus':>14}{'raw redis-py':>14}{'bus/raw':>10}")
     for name in ("produce", "consume"):
         row = result[name]
