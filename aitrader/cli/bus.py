@@ -15,7 +15,7 @@ import typer
 
 from aitrader import runtime
 from aitrader.bus import Consumer, ConsumerConfig, Delivery, Producer
-from aitrader.contracts import TICKS, Tick, decode_json, encode_json, from_fields, stream_key
+from aitrader.contracts import TICKS, Tick, TickStreamMessage, decode_json, encode_json, from_fields, stream_key
 from aitrader.contracts.registry import message_type_for
 from aitrader.devstack.stack import stack_urls
 from aitrader.errors import AITraderError, ConfigurationError, DecodeError
@@ -95,9 +95,10 @@ async def _round_trip() -> dict[str, Any]:
     received: asyncio.Future[tuple[Tick, int]] = asyncio.get_running_loop().create_future()
     key = stream_key(TICKS, prefix)
 
-    async def handle(delivery: Delivery[Tick]) -> None:
-        if delivery.message.symbol == "DEMO" and not received.done():
-            received.set_result((delivery.message, time.time_ns()))
+    async def handle(delivery: Delivery[TickStreamMessage]) -> None:
+        message = delivery.message
+        if isinstance(message, Tick) and message.symbol == "DEMO" and not received.done():
+            received.set_result((message, time.time_ns()))
 
     consumer = Consumer(
         client,
@@ -105,7 +106,7 @@ async def _round_trip() -> dict[str, Any]:
         group="demo",
         consumer="demo-cli-0",
         handler=handle,
-        message_type=Tick,
+        message_type=TickStreamMessage,
         config=ConsumerConfig(block_ms=100, start_id="$"),
     )
     try:

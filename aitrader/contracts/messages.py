@@ -120,6 +120,56 @@ class BookUpdate(_Message, tag="book_update", kw_only=True, frozen=True):
     vwap: Price | None = None
     last_price: Price | None = None
     volume: Quantity = 0
+    crossed: bool = False
+    """True when the best bid is at or above the best ask; mid, spread and microprice are then None."""
+
+
+class Bar(_Message, tag="bar", kw_only=True, frozen=True):
+    """OHLCV of one symbol over ``[start_ns, end_ns)``; ``interval`` is ``1s`` or ``1m``.
+
+    ``volume`` is the quantity traded in the interval (from the rise of the cumulative day volume, else
+    the last traded quantity), ``vwap`` the volume-weighted last price; a bar with no trade has neither.
+    """
+
+    ts_ns: TimestampNs
+    symbol: Symbol
+    venue: str = "NSE"
+    interval: Literal["1s", "1m"]
+    start_ns: TimestampNs
+    end_ns: TimestampNs
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Quantity = 0
+    vwap: Price | None = None
+    trade_count: Quantity = 0
+    tick_count: Quantity = 0
+
+
+class EndOfData(_Message, tag="end_of_data", kw_only=True, frozen=True):
+    """The last entry of a replay on a stream: nothing more follows from ``source``.
+
+    ``messages`` counts what the replay published on this stream before the marker, so a consumer can
+    check that it saw everything.
+    """
+
+    ts_ns: TimestampNs
+    replay_id: Identifier
+    source: str = ""
+    messages: Quantity = 0
+    last_tick_ts_ns: TimestampNs | None = None
+
+
+class FeedStatusChanged(_Message, tag="feed_status_changed", kw_only=True, frozen=True):
+    """A symbol's feed went silent for too long (``stale``) or came back."""
+
+    ts_ns: TimestampNs
+    symbol: Symbol
+    venue: str = "NSE"
+    stale: bool
+    last_tick_ts_ns: TimestampNs | None = None
+    silent_ms: Quantity = 0
 
 
 class Signal(_Message, tag="signal", kw_only=True, frozen=True):
@@ -219,6 +269,9 @@ ControlMessage = SetTradingState | SetKillSwitch | TradingStateChanged
 Message = (
     Tick
     | BookUpdate
+    | Bar
+    | EndOfData
+    | FeedStatusChanged
     | Signal
     | OrderRequest
     | OrderEvent
@@ -231,6 +284,9 @@ Message = (
 MESSAGE_TYPES: tuple[type[Struct], ...] = (
     Tick,
     BookUpdate,
+    Bar,
+    EndOfData,
+    FeedStatusChanged,
     Signal,
     OrderRequest,
     OrderEvent,

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aitrader.contracts.messages import (
+    Bar,
     BookUpdate,
     ControlMessage,
+    EndOfData,
+    FeedStatusChanged,
     Fill,
     Message,
     OrderEvent,
@@ -15,9 +18,11 @@ from aitrader.contracts.messages import (
     Tick,
 )
 from aitrader.contracts.streams import (
+    BARS,
     BOOK,
     CONTROL,
     DEAD_LETTER_SUFFIX,
+    FEED_STATUS,
     FILLS,
     ORDER_EVENTS,
     ORDERS,
@@ -25,9 +30,16 @@ from aitrader.contracts.streams import (
     TICKS,
 )
 
+# A replay ends each market data stream with an EndOfData marker, so those streams carry it too.
+TickStreamMessage = Tick | EndOfData
+BookStreamMessage = BookUpdate | EndOfData
+BarStreamMessage = Bar | EndOfData
+
 STREAM_MESSAGE_TYPES: dict[str, Any] = {
-    TICKS: Tick,
-    BOOK: BookUpdate,
+    TICKS: TickStreamMessage,
+    BOOK: BookStreamMessage,
+    BARS: BarStreamMessage,
+    FEED_STATUS: FeedStatusChanged,
     SIGNALS: Signal,
     ORDERS: OrderRequest,
     ORDER_EVENTS: OrderEvent,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Final
 
 TICKS: Final = "ticks"
@@ -11,8 +12,10 @@ ORDERS: Final = "orders"
 ORDER_EVENTS: Final = "order_events"
 FILLS: Final = "fills"
 CONTROL: Final = "control"
+BARS: Final = "bars"
+FEED_STATUS: Final = "feed_status"
 
-ALL_STREAMS: Final = (TICKS, BOOK, SIGNALS, ORDERS, ORDER_EVENTS, FILLS, CONTROL)
+ALL_STREAMS: Final = (TICKS, BOOK, BARS, FEED_STATUS, SIGNALS, ORDERS, ORDER_EVENTS, FILLS, CONTROL)
 
 DEAD_LETTER_SUFFIX: Final = ":dead"
 
@@ -27,6 +30,13 @@ def tick_shard(shard: int) -> str:
     if shard < 0:
         raise ValueError(f"shard must be >= 0, was {shard}")
     return f"{TICKS}:{shard}"
+
+
+def shard_of(symbol: str, shards: int) -> int:
+    """The tick shard that carries ``symbol`` when ticks are split over ``shards`` streams (stable: CRC-32)."""
+    if shards <= 0:
+        raise ValueError(f"shards must be > 0, was {shards}")
+    return zlib.crc32(symbol.encode()) % shards
 
 
 def dead_letter_key(stream: str) -> str:

@@ -12,8 +12,11 @@ import sys
 from pathlib import Path
 
 from aitrader.contracts import (
+    Bar,
     BookUpdate,
     Depth,
+    EndOfData,
+    FeedStatusChanged,
     Fill,
     Level,
     OrderEvent,
@@ -68,6 +71,35 @@ SAMPLES = [
         vwap=1519.871234,
         last_price=1523.45,
         volume=3_456_789,
+    ),
+    Bar(
+        ts_ns=TS + 60_000_000_000,
+        symbol="INFY",
+        interval="1m",
+        start_ns=1_763_710_200_000_000_000,
+        end_ns=1_763_710_260_000_000_000,
+        open=1523.45,
+        high=1524.1,
+        low=1522.8,
+        close=1523.9,
+        volume=18_250,
+        vwap=1523.512345,
+        trade_count=212,
+        tick_count=240,
+    ),
+    EndOfData(
+        ts_ns=TS + 5,
+        replay_id="rp-7f3a9c",
+        source="data/sample/ticks.parquet",
+        messages=1_048_576,
+        last_tick_ts_ns=TS,
+    ),
+    FeedStatusChanged(
+        ts_ns=TS + 30_000_000_000,
+        symbol="INFY",
+        stale=True,
+        last_tick_ts_ns=TS,
+        silent_ms=30_000,
     ),
     Signal(
         id="sig-INFY-1048576-momentum_burst",

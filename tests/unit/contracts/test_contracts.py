@@ -167,11 +167,34 @@ def test_stream_names_compose_prefix_shards_and_dead_letters() -> None:
 
 
 def test_each_stream_maps_to_the_message_type_it_carries() -> None:
-    from aitrader.contracts import ControlMessage, Fill, Message
+    from aitrader.contracts import (
+        BarStreamMessage,
+        BookStreamMessage,
+        ControlMessage,
+        FeedStatusChanged,
+        Fill,
+        Message,
+        TickStreamMessage,
+    )
     from aitrader.contracts.registry import message_type_for
 
-    assert message_type_for("ticks") is Tick
-    assert message_type_for("stack1:ticks:3", prefix="stack1:") is Tick
+    assert message_type_for("ticks") == TickStreamMessage
+    assert message_type_for("stack1:ticks:3", prefix="stack1:") == TickStreamMessage
+    assert message_type_for("book") == BookStreamMessage
+    assert message_type_for("bars") == BarStreamMessage
+    assert message_type_for("feed_status") is FeedStatusChanged
     assert message_type_for("fills:dead") is Fill
     assert message_type_for("control") == ControlMessage
     assert message_type_for("something-else") == Message
+
+
+def test_a_symbol_always_lands_on_the_same_shard_and_shards_are_all_used() -> None:
+    from aitrader.contracts import shard_of
+
+    symbols = [f"SYM{i}" for i in range(200)]
+
+    assert [shard_of(s, 4) for s in symbols] == [shard_of(s, 4) for s in symbols]
+    assert {shard_of(s, 4) for s in symbols} == {0, 1, 2, 3}
+    assert shard_of("INFY", 4) == 2  # CRC-32: the Rust side must agree
+    with pytest.raises(ValueError, match="shards must be > 0, was 0"):
+        shard_of("INFY", 0)
