@@ -1,0 +1,123 @@
+"""The columnar tick layout: what tick files hold, what the synthetic market writes, what the replay reads.
+
+Columns of a tick file (CSV header names, Parquet field names); names are case-sensitive:
+
+=================  ========  =====================================================================
+column             required  meaning
+=================  ========  =====================================================================
+timestamp          yes       ISO-8601 (``2025-11-21T09:15:00.25+05:30``; without an offset it is IST)
+                             or integer nanoseconds since the Unix epoch; in Parquet also a timestamp
+symbol             yes       trading symbol, e.g. ``INFY``
+venue              no        exchange, default ``NSE``
+seq                no        per-symbol sequence number; default: 1, 2, ... per symbol in file order
+ltp                yes       last traded price, > 0
+ltq                no        last traded quantity, default 0
+volume             no        cumulative traded quantity of the day, default 0
+bid, ask           no        best bid / ask price; empty when that side has no quote
+bid_qty, ask_qty   no        quantity at the best bid / ask, default 0
+bid_price_N ...    no        depth, N = 1..5 (1 is best): ``bid_price_N``, ``bid_qty_N``,
+                             ``bid_orders_N``, ``ask_price_N``, ``ask_qty_N``, ``ask_orders_N``
+=================  ========  =====================================================================
+
+In memory every source yields Arrow tables in the canonical layout :data:`TICK_SCHEMA` (``timestamp``
+becomes ``ts_ns``, every optional column is present) plus any depth columns, and
+:func:`ticks_from_table` turns such a table into :class:`~aitrader.contracts.Tick` messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta, timezone
+from typing import Any, Final
+
+import pyarrow as pa
+
+from aitrader.contracts import Depth, Level, Tick
+
+IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
+"""India Standard Time: NSE and BSE trade 09:15-15:30 IST; India keeps no daylight saving time."""
+
+DEPTH_LEVELS: Final = 5
+DEPTH_SIDES: Final = ("bid", "ask")
+DEPTH_FIELDS: Final = ("price", "qty", "orders")
+
+TICK_SCHEMA: Final = pa.schema(
+    [
+        pa.field("ts_ns", pa.int64(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("venue", pa.string(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("ltp", pa.float64(), nullable=False),
+        pa.field("ltq", pa.int64(), nullable=False),
+        pa.field("volume", pa.int64(), nullable=False),
+        pa.field("bid", pa.float64()),
+        pa.field("ask", pa.float64()),
+        pa.field("bid_qty", pa.int64(), nullable=False),
+        pa.field("ask_qty", pa.int64(), nullable=False),
+    ]
+)
+"""The canonical in-memory layout, without depth."""
+
+
+def depth_column(side: str, field: str, level: int) -> str:
+    """Name of one depth column, e.g. ``depth_column("bid", "price", 1) == "bid_price_1"``."""
+    return f"{side}_{field}_{level}"
+
+
+DEPTH_COLUMNS: Final = tuple(
+    depth_column(side, field, level)
+    for side in DEPTH_SIDES
+    for level in range(1, DEPTH_LEVELS + 1)
+    for field in DEPTH_FIELDS
+)
+
+
+def depth_type(column: str) -> pa.DataType:
+    return pa.float64() if "_price_" in column else pa.int64()
+
+
+def ticks_from_table(table: pa.Table) -> Iterator[Tick]:
+    """The rows of a canonical ``table`` as Tick messages, in row order.
+
+    Depth levels whose price is null or whose quantity is 0 are left out; a side with no level left
+    out entirely gives ``depth=None`` when the other side is empty too.
+    """
+    columns = {name: table.column(name).to_pylist() for name in TICK_SCHEMA.names}
+    depth_names = [name for name in DEPTH_COLUMNS if name in table.column_names]
+    depth = {name: table.column(name).to_pylist() for name in depth_names}
+    has_depth = bool(depth_names)
+    rows = zip(*(columns[name] for name in TICK_SCHEMA.names), strict=True)
+    for index, (ts_ns, symbol, venue, seq, ltp, ltq, volume, bid, ask, bid_qty, ask_qty) in enumerate(rows):
+        yield Tick(
+            ts_ns=ts_ns,
+            symbol=symbol,
+            venue=venue,
+            seq=seq,
+            ltp=ltp,
+            ltq=ltq,
+            volume=volume,
+            bid=bid,
+            ask=ask,
+            bid_qty=bid_qty,
+            ask_qty=ask_qty,
+            depth=_depth_at(depth, index) if has_depth else None,
+        )
+
+
+def _depth_at(depth: dict[str, list[Any]], index: int) -> Depth | None:
+    sides: dict[str, list[Level]] = {"bid": [], "ask": []}
+    for side in DEPTH_SIDES:
+        for level in range(1, DEPTH_LEVELS + 1):
+            prices = depth.get(depth_column(side, "price", level))
+            quantities = depth.get(depth_column(side, "qty", level))
+            if prices is None or quantities is None:
+                break
+            price, qty = prices[index], quantities[index]
+            if price is None or not qty:
+                continue
+            orders_column = depth.get(depth_column(side, "orders", level))
+            orders = orders_column[index] if orders_column is not None else 0
+            sides[side].append(Level(price, qty, orders or 0))
+    if not sides["bid"] and not sides["ask"]:
+        return None
+    return Depth(bids=tuple(sides["bid"]), asks=tuple(sides["ask"]))
