@@ -1,7 +1,8 @@
 """Bus benchmark: the aitrader bus beside raw redis-py doing the same work, in one run.
 
 Figures (medians over rounds; raw and bus alternate which goes first in each round, so drift hits both):
-- produce: messages/s appended with batched pipelining (Producer.publish_many vs a raw pipeline of XADDs);
+- produce: messages/s appended in chunks of 1,000 (Producer.publish_many, one script call per chunk, vs
+  raw redis-py pipelining 1,000 XADDs per round trip);
 - consume: messages/s read and acknowledged by a consumer group (Consumer vs a raw XREADGROUP + XACK loop);
 - one-hop latency: XADD in this process -> handler in another process, at 2,000 and 20,000 msg/s,
   p50 / p99 / p99.9 in microseconds, each the median of several short rounds' figures.

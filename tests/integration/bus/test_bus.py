@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from aitrader.bus import BusMetrics, Consumer, ConsumerConfig, Delivery, Producer
-from aitrader.contracts import TICKS, Tick, stream_key
+from aitrader.contracts import TICKS, Tick, decode, stream_key
 
 CONSUMER_PROCESS = Path(__file__).with_name("consumer_process.py")
 FAST = ConsumerConfig(batch_size=100, block_ms=50, claim_idle_ms=100, claim_interval_ms=50, max_deliveries=3)
@@ -341,3 +341,24 @@ async def test_consumer_killed_mid_batch_loses_nothing_a_second_consumer_takes_o
     # At least once: only what the dead consumer had handled of the batch in its hands is handled twice.
     assert stall_at in duplicates
     assert all(stall_at - batch < seq <= stall_at for seq in duplicates)
+
+
+async def test_publish_many_appends_in_order_in_chunks_and_keeps_the_stream_near_maxlen(
+    client: aioredis.Redis, stream_prefix: str, metrics: BusMetrics
+) -> None:
+    producer = Producer(client, prefix=stream_prefix, maxlen=1_000, pipeline_chunk=700, metrics=metrics)
+    stream = stream_key(TICKS, stream_prefix)
+
+    ids = await producer.publish_many(TICKS, [tick(i) for i in range(5_000)])
+
+    assert len(ids) == 5_000 and len(set(ids)) == 5_000
+    entries = await client.xrange(stream, min=ids[-3], max="+")
+    assert [decode(fields[b"d"], Tick).seq for _, fields in entries] == [4_997, 4_998, 4_999]
+    length = await client.xlen(stream)
+    assert 1_000 <= length < 5_000  # MAXLEN ~ trims whole nodes: at least maxlen stay, the rest goes
+    assert metrics.published.labels(TICKS)._value.get() == 5_000
+
+
+async def test_publish_many_of_nothing_appends_nothing(producer: Producer, client: aioredis.Redis) -> None:
+    assert await producer.publish_many(TICKS, []) == []
+    assert await client.exists(producer.key(TICKS)) == 0
