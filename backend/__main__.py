@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from aitrader.errors import ConfigurationError
+from aitrader.http import serve
 from aitrader.log import configure, get_logger
 from aitrader.settings import load_settings
 from backend.app import create_app
@@ -21,15 +20,7 @@ def main() -> int:
         return 2
     configure("backend", settings.log_level)
     get_logger(__name__).info("backend_starting", host=settings.host, port=settings.port)
-    # log_config=None leaves logging as configure() set it: uvicorn's records come out as JSON lines too.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        server_header=False,
-        lifespan="on",
-    )
+    serve(create_app(settings), host=settings.host, port=settings.port)
     return 0
 
 

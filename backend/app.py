@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI
 
-from aitrader.errors import AITraderError, ConflictError, NotFoundError, UnavailableError, ValidationError
+from aitrader.http import install_error_handlers, operation_id
 from aitrader.log import get_logger
 from backend.api import Resources, router
 from backend.settings import BackendSettings
 
 log = get_logger(__name__)
-
-REQUEST_ID_HEADER = "X-Request-ID"
-_STATUS_BY_ERROR: list[tuple[type[AITraderError], int]] = [
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (ValidationError, 422),
-    (UnavailableError, 503),
-]
 
 
 def create_app(settings: BackendSettings) -> FastAPI:
@@ -48,11 +35,10 @@ def create_app(settings: BackendSettings) -> FastAPI:
         title="AITrader backend",
         version="0.1.0",
         lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
     )
     app.include_router(router)
-    app.add_exception_handler(AITraderError, _domain_error)  # type: ignore[arg-type]
-    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
     return app
 
 
@@ -71,57 +57,3 @@ def _build_resources(settings: BackendSettings) -> Resources:
             str(settings.redis_url), socket_connect_timeout=3, socket_timeout=3, decode_responses=False
         )
     return Resources(settings=settings, engine=engine, redis=client)
-
-
-def _operation_id(route: APIRoute) -> str:
-    """Stable ``{tag}-{name}`` operation ids, which the frontend's generated client is named after."""
-    tag = str(route.tags[0]) if route.tags else "default"
-    return f"{tag}-{route.name}"
-
-
-def request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
-
-
-async def _domain_error(request: Request, exc: AITraderError) -> JSONResponse:
-    status = next((code for cls, code in _STATUS_BY_ERROR if isinstance(exc, cls)), 400)
-    return JSONResponse(
-        status_code=status,
-        content={"detail": exc.message, "code": exc.code, "request_id": request_id(request)},
-    )
-
-
-class RequestContextMiddleware:
-    """Gives every request an id (the caller's ``X-Request-ID`` or a new one), binds it to the logs, echoes
-    it in the response, and turns any unhandled exception into a logged traceback and a bare 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.lower().encode(), rid.encode("latin-1")))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        with structlog.contextvars.bound_contextvars(request_id=rid):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception:
-                log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
-                if response_started:
-                    raise
-                response = JSONResponse(status_code=500, content={"detail": "internal error", "request_id": rid})
-                await response(scope, receive, send_with_id)

@@ -159,4 +159,6 @@ def test_unknown_route_is_404_json(client: httpx.Client):
     response = client.get("/nope")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not Found"}
+    body = response.json()
+    assert (body["detail"], body["code"]) == ("no route GET /nope", "HTTP_404")
+    assert body["request_id"] == response.headers["x-request-id"]
