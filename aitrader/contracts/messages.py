@@ -151,7 +151,7 @@ class EndOfData(_Message, tag="end_of_data", kw_only=True, frozen=True):
     """The last entry of a replay on a stream: nothing more follows from ``source``.
 
     ``messages`` counts what the replay published on this stream before the marker, so a consumer can
-    check that it saw everything.
+    check that it saw everything; ``complete`` is False when the replay was stopped before the end.
     """
 
     ts_ns: TimestampNs
@@ -159,6 +159,7 @@ class EndOfData(_Message, tag="end_of_data", kw_only=True, frozen=True):
     source: str = ""
     messages: Quantity = 0
     last_tick_ts_ns: TimestampNs | None = None
+    complete: bool = True
 
 
 class FeedStatusChanged(_Message, tag="feed_status_changed", kw_only=True, frozen=True):
