@@ -9,7 +9,8 @@ Life of an entry:
    copied to ``<stream>:dead`` with the error and acknowledged, atomically (MULTI), so it is neither
    lost nor dead-lettered twice.
 At start a consumer first re-reads its own pending entries (its name is stable across restarts).
-Handlers must be idempotent: delivery is at least once.
+Handlers must be idempotent: delivery is at least once. A batch handler gets every decodable message of a
+read at once (so it can write its results in one round trip); if it fails, it is run once per message.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class ConsumerStats:
 
 
 Handler = Callable[[Delivery[T]], Awaitable[None]]
+BatchHandler = Callable[[list[Delivery[T]]], Awaitable[None]]
 
 
 class Consumer(Generic[T]):
@@ -80,7 +82,8 @@ class Consumer(Generic[T]):
         stream: str,
         group: str,
         consumer: str,
-        handler: Handler[T],
+        handler: Handler[T] | None = None,
+        batch_handler: BatchHandler[T] | None = None,
         message_type: Any = Message,
         config: ConsumerConfig | None = None,
         metrics: BusMetrics | None = None,
@@ -89,7 +92,10 @@ class Consumer(Generic[T]):
         self.stream = stream
         self.group = group
         self.name = consumer
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give a consumer exactly one of handler (per message) and batch_handler")
         self._handler = handler
+        self._batch_handler = batch_handler
         self._message_type = message_type
         self._decode_msgpack = msgspec.msgpack.Decoder(message_type).decode
         self._config = config or ConsumerConfig()
@@ -264,6 +270,7 @@ class Consumer(Generic[T]):
     ) -> None:
         """Handle ``entries``; acknowledge the successes now, or with the next read when ``defer_ack``."""
         acks: list[bytes] = []
+        batch: list[Delivery[T]] = []
         max_deliveries = self._config.max_deliveries
         for entry_id, fields in entries:
             if not fields:
@@ -293,21 +300,19 @@ class Consumer(Generic[T]):
             except DecodeError as e:
                 await self._dead_letter(entry_id, fields, reason="undecodable", error=str(e), deliveries=count)
                 continue
+            delivery = Delivery(self.stream, entry_id, message, count)
+            if self._batch_handler is not None:
+                batch.append(delivery)
+                continue
+            assert self._handler is not None
             try:
-                await self._handler(Delivery(self.stream, entry_id, message, count))
+                await self._handler(delivery)
             except Exception as e:  # a handler's failure must not stop the consumer; the entry is retried
-                self._remember_error(entry_id, f"{type(e).__name__}: {e}")
-                self._failures.inc()
-                log.warning(
-                    "handler_failed",
-                    stream=self.stream,
-                    group=self.group,
-                    entry_id=entry_id.decode(),
-                    deliveries=count,
-                    error=f"{type(e).__name__}: {e}",
-                )
+                self._handler_failed([delivery], e)
                 continue
             acks.append(entry_id)
+        if batch:
+            acks.extend(await self._handle_batch(batch))
         if defer_ack:
             self._unsent_acks.extend(acks)
         elif acks:
@@ -380,6 +385,42 @@ class Consumer(Generic[T]):
         if vanished:
             await self._redis.xack(self.stream, self.group, *vanished)
             log.warning("pending_entries_trimmed", stream=self.stream, group=self.group, entries=len(vanished))
+
+    async def _handle_batch(self, batch: list[Delivery[T]]) -> list[bytes]:
+        """Run the batch handler; if it fails, run it once per message, so that one poison message does not
+        hold back the rest. Returns the ids to acknowledge (handlers are idempotent, so a rerun is safe)."""
+        assert self._batch_handler is not None
+        try:
+            await self._batch_handler(batch)
+            return [delivery.entry_id for delivery in batch]
+        except Exception as e:  # isolate the failing message(s) below
+            if len(batch) == 1:
+                self._handler_failed(batch, e)
+                return []
+        done = []
+        for delivery in batch:
+            try:
+                await self._batch_handler([delivery])
+            except Exception as e:  # stays pending; retried after claim_idle_ms, dead-lettered eventually
+                self._handler_failed([delivery], e)
+            else:
+                done.append(delivery.entry_id)
+        return done
+
+    def _handler_failed(self, deliveries: list[Delivery[T]], e: Exception) -> None:
+        error = f"{type(e).__name__}: {e}"
+        for delivery in deliveries:
+            self._remember_error(delivery.entry_id, error)
+        self._failures.inc(len(deliveries))
+        log.warning(
+            "handler_failed",
+            stream=self.stream,
+            group=self.group,
+            entry_id=deliveries[0].entry_id.decode(),
+            entries=len(deliveries),
+            deliveries=deliveries[0].deliveries,
+            error=error,
+        )
 
     def _remember_error(self, entry_id: bytes, error: str) -> None:
         if len(self._last_errors) >= _LAST_ERRORS_KEPT:

@@ -362,3 +362,56 @@ async def test_publish_many_appends_in_order_in_chunks_and_keeps_the_stream_near
 async def test_publish_many_of_nothing_appends_nothing(producer: Producer, client: aioredis.Redis) -> None:
     assert await producer.publish_many(TICKS, []) == []
     assert await client.exists(producer.key(TICKS)) == 0
+
+
+async def test_a_batch_handler_gets_whole_reads_and_a_poison_message_is_isolated_and_dead_lettered(
+    client: aioredis.Redis, producer: Producer, stream_prefix: str, metrics: BusMetrics
+) -> None:
+    stream = stream_key(TICKS, stream_prefix)
+    await producer.publish_many(TICKS, [tick(i) for i in range(1, 6)])
+    await producer.publish_fields(TICKS, {"d": b"\xc1 not msgpack"})
+    await producer.publish_many(TICKS, [tick(666), tick(7)])
+    batch_sizes: list[int] = []
+    handled: list[int] = []
+
+    async def handle_batch(deliveries: list[Delivery[Tick]]) -> None:
+        batch_sizes.append(len(deliveries))
+        if any(d.message.seq == 666 for d in deliveries):
+            raise RuntimeError("cannot store 666")
+        handled.extend(d.message.seq for d in deliveries)
+
+    consumer: Consumer[Tick] = Consumer(
+        client,
+        stream=stream,
+        group="testers",
+        consumer="batch-host-0",
+        batch_handler=handle_batch,
+        message_type=Tick,
+        config=FAST,
+        metrics=metrics,
+    )
+    task = asyncio.create_task(consumer.run())
+    deadline = time.monotonic() + 20
+    while await client.xlen(f"{stream}:dead") < 2 or len(handled) < 6:
+        assert time.monotonic() < deadline, f"handled {handled}"
+        await asyncio.sleep(0.02)
+    consumer.stop()
+    await asyncio.wait_for(task, 5)
+
+    assert sorted(handled) == [1, 2, 3, 4, 5, 7]
+    assert batch_sizes[0] == 7  # one read: 8 entries, the undecodable one dead-lettered before the handler
+    assert batch_sizes[1:8] == [1] * 7  # then once per message, to isolate the failing one
+    reasons = sorted(fields[b"reason"] for _, fields in await client.xrange(f"{stream}:dead"))
+    assert reasons == [b"max_deliveries", b"undecodable"]
+    assert (await consumer.stats()).pending == 0
+
+
+def test_a_consumer_needs_exactly_one_kind_of_handler(client: aioredis.Redis) -> None:
+    async def handle(delivery: Delivery[Tick]) -> None: ...
+
+    async def handle_batch(deliveries: list[Delivery[Tick]]) -> None: ...
+
+    with pytest.raises(ValueError, match="exactly one of handler"):
+        Consumer(client, stream="s", group="g", consumer="c")
+    with pytest.raises(ValueError, match="exactly one of handler"):
+        Consumer(client, stream="s", group="g", consumer="c", handler=handle, batch_handler=handle_batch)
