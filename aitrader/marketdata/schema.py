@@ -79,15 +79,36 @@ def depth_type(column: str) -> pa.DataType:
 def ticks_from_table(table: pa.Table) -> Iterator[Tick]:
     """The rows of a canonical ``table`` as Tick messages, in row order.
 
-    Depth levels whose price is null or whose quantity is 0 are left out; a side with no level left
-    out entirely gives ``depth=None`` when the other side is empty too.
+    Depth levels whose price is null or whose quantity is 0 are left out; with no level left on either
+    side the tick has ``depth=None``.
     """
-    columns = {name: table.column(name).to_pylist() for name in TICK_SCHEMA.names}
-    depth_names = [name for name in DEPTH_COLUMNS if name in table.column_names]
-    depth = {name: table.column(name).to_pylist() for name in depth_names}
-    has_depth = bool(depth_names)
-    rows = zip(*(columns[name] for name in TICK_SCHEMA.names), strict=True)
-    for index, (ts_ns, symbol, venue, seq, ltp, ltq, volume, bid, ask, bid_qty, ask_qty) in enumerate(rows):
+    columns = [table.column(name).to_pylist() for name in TICK_SCHEMA.names]
+    sides = [_side_rows(table, side) for side in DEPTH_SIDES]
+    rows = zip(*columns, strict=True)
+    if sides[0] is None and sides[1] is None:
+        for ts_ns, symbol, venue, seq, ltp, ltq, volume, bid, ask, bid_qty, ask_qty in rows:
+            yield Tick(
+                ts_ns=ts_ns,
+                symbol=symbol,
+                venue=venue,
+                seq=seq,
+                ltp=ltp,
+                ltq=ltq,
+                volume=volume,
+                bid=bid,
+                ask=ask,
+                bid_qty=bid_qty,
+                ask_qty=ask_qty,
+            )
+        return
+    empty: Iterator[tuple[Any, ...]] = iter(lambda: (), None)  # endless (): a side with no depth columns
+    bid_rows = sides[0] if sides[0] is not None else empty
+    ask_rows = sides[1] if sides[1] is not None else empty
+    for (ts_ns, symbol, venue, seq, ltp, ltq, volume, bid, ask, bid_qty, ask_qty), bid_row, ask_row in zip(
+        rows, bid_rows, ask_rows, strict=False
+    ):
+        bids = _levels(bid_row)
+        asks = _levels(ask_row)
         yield Tick(
             ts_ns=ts_ns,
             symbol=symbol,
@@ -100,24 +121,28 @@ def ticks_from_table(table: pa.Table) -> Iterator[Tick]:
             ask=ask,
             bid_qty=bid_qty,
             ask_qty=ask_qty,
-            depth=_depth_at(depth, index) if has_depth else None,
+            depth=Depth(bids=bids, asks=asks) if bids or asks else None,
         )
 
 
-def _depth_at(depth: dict[str, list[Any]], index: int) -> Depth | None:
-    sides: dict[str, list[Level]] = {"bid": [], "ask": []}
-    for side in DEPTH_SIDES:
-        for level in range(1, DEPTH_LEVELS + 1):
-            prices = depth.get(depth_column(side, "price", level))
-            quantities = depth.get(depth_column(side, "qty", level))
-            if prices is None or quantities is None:
-                break
-            price, qty = prices[index], quantities[index]
-            if price is None or not qty:
-                continue
-            orders_column = depth.get(depth_column(side, "orders", level))
-            orders = orders_column[index] if orders_column is not None else 0
-            sides[side].append(Level(price, qty, orders or 0))
-    if not sides["bid"] and not sides["ask"]:
-        return None
-    return Depth(bids=tuple(sides["bid"]), asks=tuple(sides["ask"]))
+def _side_rows(table: pa.Table, side: str) -> Iterator[tuple[Any, ...]] | None:
+    """Per row, the flat (price, qty, orders, price, qty, orders, ...) of one side's levels, best first."""
+    columns = []
+    for level in range(1, DEPTH_LEVELS + 1):
+        price, qty = depth_column(side, "price", level), depth_column(side, "qty", level)
+        if price not in table.column_names or qty not in table.column_names:
+            break
+        orders = depth_column(side, "orders", level)
+        columns.append(table.column(price).to_pylist())
+        columns.append(table.column(qty).to_pylist())
+        columns.append(table.column(orders).to_pylist() if orders in table.column_names else [0] * table.num_rows)
+    return zip(*columns, strict=True) if columns else None
+
+
+def _levels(flat: tuple[Any, ...]) -> tuple[Level, ...]:
+    levels = []
+    for index in range(0, len(flat), 3):
+        price, qty = flat[index], flat[index + 1]
+        if price is not None and qty:
+            levels.append(Level(price, qty, flat[index + 2] or 0))
+    return tuple(levels)
