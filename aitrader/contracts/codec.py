@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -57,10 +57,32 @@ def decode(data: bytes, message_type: Any = Message) -> Any:
 
 
 def decode_json(data: bytes | str, message_type: Any = Message) -> Any:
+    """Decode JSON ``data`` as ``message_type``.
+
+    A stream that carries a union (``ticks`` carries Tick or EndOfData) takes a document without ``msg`` as
+    the union's first type, so a person can type a tick without naming it.
+    """
     try:
         return _json_decoder(message_type).decode(data)
     except msgspec.DecodeError as e:
+        members = get_args(message_type)
+        if members and "missing required field `msg`" in str(e):
+            document = _untagged_document(data)
+            if document is not None:
+                document["msg"] = members[0].__struct_config__.tag
+                try:
+                    return msgspec.convert(document, message_type)
+                except msgspec.ValidationError as retry:
+                    raise DecodeError(f"invalid JSON message: {retry}") from retry
         raise DecodeError(f"invalid JSON message: {e}") from e
+
+
+def _untagged_document(data: bytes | str) -> dict[str, Any] | None:
+    try:
+        document = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    return document if isinstance(document, dict) and "msg" not in document else None
 
 
 def from_fields(fields: Mapping[bytes, bytes], message_type: Any = Message) -> Any:

@@ -198,3 +198,16 @@ def test_a_symbol_always_lands_on_the_same_shard_and_shards_are_all_used() -> No
     assert shard_of("INFY", 4) == 2  # CRC-32: the Rust side must agree
     with pytest.raises(ValueError, match="shards must be > 0, was 0"):
         shard_of("INFY", 0)
+
+
+def test_json_without_msg_on_a_union_stream_is_its_first_type_and_still_validated() -> None:
+    from aitrader.contracts import EndOfData, TickStreamMessage, decode_json
+    from aitrader.errors import DecodeError
+
+    tick = decode_json('{"ts_ns": 1, "symbol": "INFY", "ltp": 1523.45}', TickStreamMessage)
+    marker = decode_json('{"msg": "end_of_data", "ts_ns": 2, "replay_id": "rp-1"}', TickStreamMessage)
+
+    assert tick == Tick(ts_ns=1, symbol="INFY", ltp=1523.45)
+    assert marker == EndOfData(ts_ns=2, replay_id="rp-1")
+    with pytest.raises(DecodeError, match=r"\$.ltp"):
+        decode_json('{"ts_ns": 1, "symbol": "INFY", "ltp": -1}', TickStreamMessage)
