@@ -35,7 +35,7 @@ test: setup  ## run every test against real embedded PostgreSQL and Redis
 lint: setup  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy aitrader backend
+	$(BIN)/mypy aitrader backend tick_replay book_builder
 
 bench: setup  ## run the benchmarks quickly, figures under bench/results/
 	$(BIN)/python bench/bus.py --quick --json bench/results/bus.json

@@ -18,6 +18,7 @@ from aitrader.contracts.messages import OrderSide, OrderStatus, OrderType
 from aitrader.db.models import Order, Trade, User, UserRole
 from aitrader.db.repositories import BarValues
 from aitrader.devstack.ports import free_port
+from aitrader.devstack.registry import REGISTRY
 
 SESSION_OPEN = datetime(2025, 1, 6, 3, 45, tzinfo=UTC)
 """09:15 IST, the NSE open, on a Monday."""
@@ -92,7 +93,15 @@ def make_bar(minute: int = 0, **overrides: Any) -> BarValues:
 
 
 AITRADER_CLI = Path(sys.executable).with_name("aitrader")
-_STACK_VARIABLE_PREFIXES = ("AITRADER_", "BACKEND_", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL")
+_STACK_VARIABLE_PREFIXES = (
+    "AITRADER_",
+    "BACKEND_",
+    "TICK_REPLAY_",
+    "BOOK_BUILDER_",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "LOG_LEVEL",
+)
 
 
 @dataclass
@@ -128,11 +137,11 @@ def make_local_stack(directory: Path, **env: str) -> LocalStack:
     """A stack under ``directory`` on free ports, inheriting no stack variable from the test's environment."""
     home = directory / "home"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(_STACK_VARIABLE_PREFIXES)}
+    environment.update({spec.port_env: str(free_port()) for spec in REGISTRY})
     environment.update(
         AITRADER_HOME=str(home),
         AITRADER_PG_PORT=str(free_port()),
         AITRADER_REDIS_PORT=str(free_port()),
-        BACKEND_PORT=str(free_port()),
         AITRADER_RESTART_BACKOFF_INITIAL_S="0.2",
         AITRADER_STOP_GRACE_S="5",
         AITRADER_HEALTH_TIMEOUT_S="30",

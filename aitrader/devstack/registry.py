@@ -46,6 +46,8 @@ class ServiceSpec:
 
 REGISTRY: list[ServiceSpec] = [
     ServiceSpec(name="backend", module="backend", port=8000, port_env="BACKEND_PORT"),
+    ServiceSpec(name="book_builder", module="book_builder", port=8011),
+    ServiceSpec(name="tick_replay", module="tick_replay", port=8010),
 ]
 
 

@@ -57,6 +57,8 @@ def test_stack_comes_up_restarts_a_killed_service_and_goes_down_cleanly(tmp_path
             "postgres": "healthy",
             "redis": "healthy",
             "backend": "healthy",
+            "book_builder": "healthy",
+            "tick_replay": "healthy",
         }
         assert all(c["embedded"] for c in status["components"] if c["kind"] != "service")
         backend_url = f"http://127.0.0.1:{stack.env['BACKEND_PORT']}"

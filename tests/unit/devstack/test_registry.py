@@ -17,6 +17,14 @@ def test_backend_is_registered_on_port_8000_with_backend_port():
     )
 
 
+def test_every_service_has_its_own_port_and_a_module_with_a_main():
+    import importlib.util
+
+    assert len({spec.port for spec in REGISTRY}) == len(REGISTRY)
+    for spec in REGISTRY:
+        assert importlib.util.find_spec(f"{spec.module}.__main__") is not None, spec.module
+
+
 def test_registry_names_are_unique():
     names = [spec.name for spec in REGISTRY]
 
@@ -48,5 +56,7 @@ def test_select_services_defaults_to_every_service_in_registry_order():
 
 
 def test_unknown_service_is_an_error_listing_the_known_ones():
-    with pytest.raises(ConfigurationError, match="unknown service 'nope', known services: backend"):
+    with pytest.raises(
+        ConfigurationError, match="unknown service 'nope', known services: backend, book_builder, tick_replay"
+    ):
         select_services(["nope"])

@@ -1,0 +1,336 @@
+"""The replay itself: read a source, pace it, publish it, end every stream with EndOfData.
+
+Pacing follows the ticks' own timestamps: at speed S a tick ``t`` seconds after the first goes out ``t / S``
+seconds after the replay started (time spent paused does not count); with no speed ticks go out as fast
+as Redis takes them. Per-symbol order is kept because ticks go out in source order and a symbol always
+maps to the same stream.
+
+A replay never overruns its consumers: before each chunk it checks every consumer group of its
+streams, and while one has more than half of the stream's MAXLEN waiting (undelivered or unacknowledged),
+it waits, so trimming can never drop a tick a consumer has not handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis.asyncio as aioredis
+
+from aitrader.bus import Producer
+from aitrader.contracts import TICKS, EndOfData, Tick, shard_of, tick_shard
+from aitrader.log import get_logger
+from aitrader.marketdata.schema import ticks_from_table
+from tick_replay.sources import TickSource
+
+log = get_logger(__name__)
+
+_CONSUMER_CHECK_EVERY = 10  # chunks
+_BACKPRESSURE_POLL_S = 0.02
+_MAX_SLEEP_S = 0.25
+
+
+class ReplayState(StrEnum):
+    IDLE = "idle"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING = "waiting_for_consumers"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+ACTIVE_STATES = frozenset({ReplayState.STARTING, ReplayState.RUNNING, ReplayState.PAUSED, ReplayState.WAITING})
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What to replay and how: ``speed`` None is as fast as possible; ``shards`` 0 means one `ticks` stream."""
+
+    source: TickSource
+    speed: float | None = None
+    shards: int = 0
+    symbols: frozenset[str] | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    limit: int | None = None
+    wait_for_consumers: bool = True
+
+    def streams(self) -> list[str]:
+        return [tick_shard(n) for n in range(self.shards)] if self.shards else [TICKS]
+
+
+@dataclass
+class ReplayProgress:
+    replay_id: str = ""
+    state: ReplayState = ReplayState.IDLE
+    source: str = ""
+    speed: float | None = None
+    streams: list[str] = field(default_factory=list)
+    published: int = 0
+    total: int | None = None
+    skipped: int = 0
+    first_tick_ts_ns: int | None = None
+    last_tick_ts_ns: int | None = None
+    started_at_ns: int | None = None
+    finished_at_ns: int | None = None
+    active_seconds: float = 0.0
+    waiting_on: str | None = None
+    error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        """Ticks per second while running (pauses excluded)."""
+        return self.published / self.active_seconds if self.active_seconds > 0 else 0.0
+
+
+class _Backlog:
+    """How far each consumer group of a stream is behind this replay, from the ids the replay got back.
+
+    Remembers the last id of every recent chunk with the running count, so the undelivered entries of a
+    group are ``published - count up to its last-delivered-id`` without reading the stream.
+    """
+
+    def __init__(self, window: int) -> None:
+        self._marks: deque[tuple[tuple[int, int], int]] = deque(maxlen=window)
+        self.published = 0
+
+    def record(self, last_id: bytes, count: int) -> None:
+        self.published += count
+        self._marks.append((_id_tuple(last_id), self.published))
+
+    def undelivered(self, last_delivered: bytes | str) -> int:
+        if not self._marks:
+            return 0
+        position = bisect.bisect_right(self._marks, (_id_tuple(last_delivered), self.published + 1))
+        if position == 0:
+            return self.published  # behind everything we still remember: at least the whole window
+        return self.published - self._marks[position - 1][1]
+
+
+def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Replayer:
+    """Runs one replay at a time; ``progress`` is safe to read at any moment."""
+
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        producer: Producer,
+        chunk_size: int,
+        maxlen: int,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._redis = redis
+        self._producer = producer
+        self._chunk = chunk_size
+        self._maxlen = maxlen
+        self._monotonic = monotonic
+        self._wall_ns = wall_ns
+        self.progress = ReplayProgress()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._stop = False
+        self._paused_for = 0.0
+
+    # -- control -----------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self.progress.state in ACTIVE_STATES
+
+    def pause(self) -> None:
+        self._resumed.clear()
+        self.progress.state = ReplayState.PAUSED
+
+    def resume(self) -> None:
+        self.progress.state = ReplayState.RUNNING
+        self._resumed.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._resumed.set()
+
+    def begin(self, replay_id: str, plan: ReplayPlan) -> None:
+        """Reset the progress for a new replay (before its task starts, so the caller sees it at once)."""
+        self._stop = False
+        self._paused_for = 0.0
+        self._resumed.set()
+        self.progress = ReplayProgress(
+            replay_id=replay_id,
+            state=ReplayState.STARTING,
+            source=plan.source.description,
+            speed=plan.speed,
+            streams=[self._producer.key(s) for s in plan.streams()],
+            started_at_ns=self._wall_ns(),
+        )
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    async def run(self, plan: ReplayPlan) -> None:
+        """Replay ``plan`` to its end (or until stopped); every outcome is recorded in ``progress``."""
+        progress = self.progress
+        streams = plan.streams()
+        counts = dict.fromkeys(streams, 0)
+        backlogs = {stream: _Backlog(window=max(2, self._maxlen // self._chunk + 2)) for stream in streams}
+        started = self._monotonic()
+        try:
+            progress.state = ReplayState.RUNNING
+            async for chunk in self._paced_chunks(plan):
+                for stream, ticks in self._by_stream(chunk, plan.shards).items():
+                    ids = await self._producer.publish_many(stream, ticks)
+                    counts[stream] += len(ids)
+                    backlogs[stream].record(ids[-1], len(ids))
+                progress.published += len(chunk)
+                progress.last_tick_ts_ns = chunk[-1].ts_ns
+                progress.skipped = plan.source.skipped
+                progress.active_seconds = self._monotonic() - started - self._paused_for
+                if plan.wait_for_consumers and progress.published % (self._chunk * _CONSUMER_CHECK_EVERY) < len(chunk):
+                    await self._wait_for_consumers(backlogs)
+            progress.state = ReplayState.STOPPED if self._stop else ReplayState.FINISHED
+        except Exception as e:  # a failed replay is reported through progress; the service keeps serving
+            progress.state = ReplayState.FAILED
+            progress.error = f"{type(e).__name__}: {e}"
+            log.exception("replay_failed", replay_id=progress.replay_id, error=progress.error)
+        finally:
+            progress.skipped = plan.source.skipped
+            progress.active_seconds = self._monotonic() - started - self._paused_for
+            with contextlib.suppress(Exception):
+                await self._end_streams(counts, complete=progress.state is ReplayState.FINISHED)
+            progress.finished_at_ns = self._wall_ns()
+            log.info(
+                "replay_ended",
+                replay_id=progress.replay_id,
+                state=progress.state.value,
+                published=progress.published,
+                skipped=progress.skipped,
+                rate=round(progress.rate),
+            )
+
+    async def _paced_chunks(self, plan: ReplayPlan) -> Any:
+        """Chunks of ticks, each released when its last tick is due (at once with no speed)."""
+        origin: tuple[float, int] | None = None
+        remaining = plan.limit
+        async for ticks in self._tick_lists(plan):
+            if remaining is not None:
+                ticks = ticks[:remaining]
+                remaining -= len(ticks)
+            timestamps = [tick.ts_ns for tick in ticks]
+            position = 0
+            while position < len(ticks):
+                await self._checkpoint()
+                if self._stop:
+                    return
+                end = min(position + self._chunk, len(ticks))
+                if plan.speed is not None:
+                    now = self._monotonic() - self._paused_for
+                    if origin is None:
+                        origin = (now, ticks[position].ts_ns)
+                        if self.progress.first_tick_ts_ns is None:
+                            self.progress.first_tick_ts_ns = ticks[position].ts_ns
+                    due_ns = origin[1] + (now - origin[0]) * plan.speed * 1e9
+                    end = min(end, bisect.bisect_right(timestamps, due_ns, lo=position))
+                    if end == position:
+                        wait_s = (timestamps[position] - due_ns) / 1e9 / plan.speed
+                        await asyncio.sleep(min(max(wait_s, 0.0), _MAX_SLEEP_S))
+                        continue
+                elif self.progress.first_tick_ts_ns is None:
+                    self.progress.first_tick_ts_ns = ticks[position].ts_ns
+                yield ticks[position:end]
+                position = end
+            if remaining is not None and remaining <= 0:
+                return
+
+    async def _tick_lists(self, plan: ReplayPlan) -> Any:
+        """The source's batches, filtered, as lists of Tick; reading runs in a thread (it is file I/O)."""
+        batches: Iterator[pa.Table] = plan.source.batches()
+        while True:
+            table = await asyncio.to_thread(next, batches, None)
+            if table is None:
+                return
+            self.progress.total = plan.source.rows_total
+            table = _filtered(table, plan)
+            if table.num_rows:
+                yield list(ticks_from_table(table))
+
+    async def _checkpoint(self) -> None:
+        if self._resumed.is_set():
+            return
+        paused_at = self._monotonic()
+        await self._resumed.wait()
+        self._paused_for += self._monotonic() - paused_at
+
+    def _by_stream(self, chunk: list[Tick], shards: int) -> dict[str, list[Tick]]:
+        if not shards:
+            return {TICKS: chunk}
+        grouped: dict[str, list[Tick]] = {}
+        for tick in chunk:
+            grouped.setdefault(tick_shard(shard_of(tick.symbol, shards)), []).append(tick)
+        return grouped
+
+    async def _wait_for_consumers(self, backlogs: dict[str, _Backlog]) -> None:
+        limit = self._maxlen // 2
+        while not self._stop:
+            behind = await self._most_behind(backlogs)
+            if behind is None or behind[1] <= limit:
+                break
+            if self.progress.state is ReplayState.RUNNING:
+                self.progress.state = ReplayState.WAITING
+            self.progress.waiting_on = f"group {behind[0]} is {behind[1]} entries behind (limit {limit})"
+            await asyncio.sleep(_BACKPRESSURE_POLL_S)
+        if self.progress.state is ReplayState.WAITING:
+            self.progress.state = ReplayState.RUNNING
+        self.progress.waiting_on = None
+
+    async def _most_behind(self, backlogs: dict[str, _Backlog]) -> tuple[str, int] | None:
+        worst: tuple[str, int] | None = None
+        for stream, backlog in backlogs.items():
+            groups: Any = await self._redis.xinfo_groups(self._producer.key(stream))
+            for group in groups:
+                name = group["name"].decode() if isinstance(group["name"], bytes) else str(group["name"])
+                behind = backlog.undelivered(group["last-delivered-id"]) + int(group["pending"])
+                if worst is None or behind > worst[1]:
+                    worst = (f"{name} on {stream}", behind)
+        return worst
+
+    async def _end_streams(self, counts: dict[str, int], *, complete: bool) -> None:
+        progress = self.progress
+        for stream, count in counts.items():
+            marker = EndOfData(
+                ts_ns=self._wall_ns(),
+                replay_id=progress.replay_id,
+                source=progress.source[:256],
+                messages=count,
+                last_tick_ts_ns=progress.last_tick_ts_ns,
+                complete=complete,
+            )
+            await self._producer.publish(stream, marker)
+
+
+def _filtered(table: pa.Table, plan: ReplayPlan) -> pa.Table:
+    mask = None
+    if plan.symbols is not None:
+        mask = pc.is_in(table.column("symbol"), value_set=pa.array(sorted(plan.symbols)))
+    if plan.start_ns is not None:
+        after = pc.greater_equal(table.column("ts_ns"), plan.start_ns)
+        mask = after if mask is None else pc.and_(mask, after)
+    if plan.end_ns is not None:
+        before = pc.less(table.column("ts_ns"), plan.end_ns)
+        mask = before if mask is None else pc.and_(mask, before)
+    return table if mask is None else table.filter(mask)
