@@ -176,8 +176,10 @@ class BookBuilderService:
         metrics.ticks.inc(len(batch.updates))
         for reason, total in (("duplicate", counters.duplicates), ("out_of_order", counters.out_of_order)):
             metrics.dropped.labels(reason).set(total)
-        for bar in batch.bars:
-            metrics.bars.labels(bar.interval).inc()
+        if batch.bars:
+            seconds = sum(1 for bar in batch.bars if bar.interval == "1s")
+            metrics.bars.labels("1s").inc(seconds)
+            metrics.bars.labels("1m").inc(len(batch.bars) - seconds)
 
     async def check_feeds(self) -> list[str]:
         """Report symbols that have gone silent since the last check; returns their names."""
