@@ -24,9 +24,15 @@ $(STAMP): pyproject.toml
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-demo: setup  ## bring the stack up, push a message through the bus, print status
+SAMPLE := data/sample/ticks.parquet
+DEMO_TICKS ?= 200000
+
+demo: setup  ## bring the stack up, check the bus, replay a slice of the sample day through it, print status
 	$(BIN)/aitrader up
 	$(BIN)/aitrader demo
+	@test -f $(SAMPLE) || $(BIN)/aitrader data sample
+	$(BIN)/aitrader replay $(SAMPLE) --limit $(DEMO_TICKS)
+	$(BIN)/aitrader market
 	$(BIN)/aitrader status
 
 test: setup  ## run every test against real embedded PostgreSQL and Redis
@@ -39,6 +45,8 @@ lint: setup  ## ruff and mypy
 
 bench: setup  ## run the benchmarks quickly, figures under bench/results/
 	$(BIN)/python bench/bus.py --quick --json bench/results/bus.json
+	$(BIN)/python bench/replay.py --quick --json bench/results/replay.json
+	$(BIN)/python bench/book_builder.py --quick --json bench/results/book_builder.json
 
 up: setup  ## start the local stack
 	$(BIN)/aitrader up

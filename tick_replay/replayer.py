@@ -264,7 +264,8 @@ class Replayer:
             table = await asyncio.to_thread(next, batches, None)
             if table is None:
                 return
-            self.progress.total = plan.source.rows_total
+            total = plan.source.rows_total
+            self.progress.total = min(total, plan.limit) if total is not None and plan.limit else total
             table = _filtered(table, plan)
             if table.num_rows:
                 yield list(ticks_from_table(table))

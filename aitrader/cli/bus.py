@@ -15,7 +15,7 @@ import typer
 
 from aitrader import runtime
 from aitrader.bus import Consumer, ConsumerConfig, Delivery, Producer
-from aitrader.contracts import TICKS, Tick, TickStreamMessage, decode_json, encode_json, from_fields, stream_key
+from aitrader.contracts import Tick, TickStreamMessage, decode_json, encode_json, from_fields, stream_key
 from aitrader.contracts.registry import message_type_for
 from aitrader.devstack.stack import stack_urls
 from aitrader.errors import AITraderError, ConfigurationError, DecodeError
@@ -88,12 +88,16 @@ async def _publish(stream: str, document: str, as_json_field: bool) -> bytes:
         await client.aclose()
 
 
+DEMO_STREAM = "demo"
+"""The round trip's own stream, so its tick never reaches the services that consume ``ticks``."""
+
+
 async def _round_trip() -> dict[str, Any]:
     """Publish a tick and receive it through a consumer group: the bus works end to end."""
     url, prefix = _bus_settings()
     client = aioredis.Redis.from_url(url)
     received: asyncio.Future[tuple[Tick, int]] = asyncio.get_running_loop().create_future()
-    key = stream_key(TICKS, prefix)
+    key = stream_key(DEMO_STREAM, prefix)
 
     async def handle(delivery: Delivery[TickStreamMessage]) -> None:
         message = delivery.message
@@ -114,11 +118,11 @@ async def _round_trip() -> dict[str, Any]:
         task = asyncio.create_task(consumer.run())
         producer = Producer(client, prefix=prefix)
         sent = Tick(ts_ns=time.time_ns(), symbol="DEMO", seq=1, ltp=100.05, ltq=1, bid=100.0, ask=100.1)
-        entry_id = await producer.publish(TICKS, sent)
+        entry_id = await producer.publish(DEMO_STREAM, sent)
         tick, arrived_ns = await asyncio.wait_for(received, timeout=10)
         consumer.stop()
         await task
-        await client.xgroup_destroy(key, "demo")
+        await client.delete(key)
         return {
             "stream": key,
             "entry_id": entry_id.decode(),

@@ -76,9 +76,8 @@ def test_demo_pushes_a_tick_through_a_consumer_group_and_reports_it_intact(stack
     assert "intact" in result.stdout
     outcome = json.loads(report.read_text())
     assert outcome["intact"] is True and outcome["round_trip_us"] > 0
-    assert outcome["stream"] == stream_key(TICKS, stack.env["AITRADER_STREAM_PREFIX"])
-    [line] = _tail(stack, "ticks")
-    assert line["message"]["symbol"] == "DEMO"
+    assert outcome["stream"] == stream_key("demo", stack.env["AITRADER_STREAM_PREFIX"])
+    assert _tail(stack, "ticks") == [] and _tail(stack, "demo") == []  # its own stream, removed after
 
 
 def test_bus_commands_without_redis_url_or_stack_say_how_to_get_one(stack: LocalStack):
@@ -121,3 +120,13 @@ def test_run_migrations_fallback_migrates_a_sqlite_file_to_head(stack: LocalStac
         tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert revision == head()
     assert {"jobs", "orders", "trades", "executions", "audit_log", "risk_limits", "bars"} <= tables
+
+
+def test_data_sample_writes_a_deterministic_labelled_day(stack: LocalStack, tmp_path: Path):
+    first = stack.aitrader("data", "sample", "--dir", str(tmp_path / "a"), "--ticks", "20000", "--seed", "3")
+    second = stack.aitrader("data", "sample", "--dir", str(tmp_path / "b"), "--ticks", "20000", "--seed", "3")
+
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert "wrote 20,000 ticks of 13 instruments" in first.stdout
+    for name in ("ticks.parquet", "labels.parquet", "instruments.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
