@@ -1,0 +1,39 @@
+"""The market data path through the real stack and CLI, as `make demo` runs it: replay, book, bars, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aitrader.marketdata.synthetic import MarketConfig, write_sample_day
+from tests.factories import make_local_stack
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_replayed_slice_of_a_sample_day_reaches_books_and_stored_bars(tmp_path: Path):
+    files = write_sample_day(tmp_path / "data", MarketConfig(seed=9, ticks_target=30_000))
+    stack = make_local_stack(tmp_path)
+    try:
+        up = stack.aitrader("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+
+        replay = stack.aitrader("replay", str(files.ticks_path), "--limit", "20000")
+        report = stack.aitrader("market", "--json", "--wait", "60")
+
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        assert "finished: 20,000 ticks published, 0 skipped" in replay.stdout
+        assert report.returncode == 0, report.stdout + report.stderr
+        document = json.loads(report.stdout)
+        assert document["book_builder_caught_up"] is True
+        assert document["replay"]["published"] == 20_000
+        assert len(document["books"]) == files.instrument_count
+        assert all(book["vwap"] > 0 and book["spread"] > 0 for book in document["books"].values())
+        assert document["bars_1m"]["count"] > 0 and document["bars_1m"]["symbols"] == files.instrument_count
+        outside = stack.aitrader("replay", "/etc/hostname")
+        assert outside.returncode == 1 and "must lie under" in outside.stderr
+    finally:
+        stack.aitrader("down")
+    assert stack.processes() == []
