@@ -18,24 +18,28 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
+# This script has the name of the package it measures: keep its own directory off the import path.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from aitrader import runtime
-from aitrader.bus import BusMetrics, Consumer, ConsumerConfig, Producer
-from aitrader.contracts import TickStreamMessage, decode
-from aitrader.devstack.embedded import EmbeddedRedis
-from aitrader.devstack.ports import free_port
-from aitrader.log import configure
-from aitrader.marketdata.schema import ticks_from_table
-from aitrader.marketdata.synthetic import MarketConfig, generate_market
-from book_builder.service import BookBuilderService, BookMetrics
+import redis.asyncio as aioredis  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+from aitrader import runtime  # noqa: E402
+from aitrader.bus import BusMetrics, Consumer, ConsumerConfig, Producer  # noqa: E402
+from aitrader.contracts import TickStreamMessage, decode  # noqa: E402
+from aitrader.devstack.embedded import EmbeddedRedis  # noqa: E402
+from aitrader.devstack.ports import free_port  # noqa: E402
+from aitrader.log import configure  # noqa: E402
+from aitrader.marketdata.schema import ticks_from_table  # noqa: E402
+from aitrader.marketdata.synthetic import MarketConfig, generate_market  # noqa: E402
+from book_builder.service import BookBuilderService, BookMetrics  # noqa: E402
 
 BATCH = 1000
 TARGET = 50_000

@@ -388,19 +388,24 @@ def session_open_ns(trading_date: date) -> int:
     return int(datetime.combine(trading_date, SESSION_OPEN, tzinfo=IST).timestamp()) * _NANOS
 
 
+NSE_TUESDAY_EXPIRY_FROM: Final = date(2025, 9, 1)
+"""NSE moved the monthly expiry of equity derivatives from the last Thursday to the last Tuesday then."""
+
+
 def monthly_expiry(trading_date: date) -> date:
-    """The near-month future's expiry: the month's last Thursday, or next month's once that has passed."""
+    """The near-month future's expiry: the month's last expiry day, or next month's once that has passed."""
     year, month = trading_date.year, trading_date.month
-    expiry = _last_thursday(year, month)
+    expiry = _last_expiry_day(year, month)
     if trading_date > expiry:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        expiry = _last_thursday(year, month)
+        expiry = _last_expiry_day(year, month)
     return expiry
 
 
-def _last_thursday(year: int, month: int) -> date:
+def _last_expiry_day(year: int, month: int) -> date:
     last = date(year, month, calendar.monthrange(year, month)[1])
-    return last - timedelta(days=(last.weekday() - calendar.THURSDAY) % 7)
+    weekday = calendar.TUESDAY if last >= NSE_TUESDAY_EXPIRY_FROM else calendar.THURSDAY
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
 
 
 def _future_instrument(listing: _Listing, trading_date: date) -> Instrument:

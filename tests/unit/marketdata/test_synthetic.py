@@ -319,7 +319,7 @@ def test_instruments_are_nse_equities_and_a_near_month_future_closing_at_the_las
     future = by_symbol[FUTURE]
     assert (future.exchange, future.segment, future.instrument_type, future.lot_size) == ("NFO", "NFO-FUT", "FUT", 500)
     assert future.segment_code == Segment.NFO
-    assert future.expiry == date(2025, 11, 27)
+    assert future.expiry == date(2025, 11, 25)  # the last Tuesday: NSE monthly expiry since September 2025
     for symbol, instrument in by_symbol.items():
         assert instrument.last_price == series[symbol]["ltp"][-1]
 
@@ -387,3 +387,11 @@ def test_a_day_without_patterns_has_no_labels() -> None:
     assert day.labels.num_rows == 0
     assert day.labels.schema.equals(LABEL_SCHEMA)
     assert day.ticks.num_rows == 1_000
+
+
+def test_monthly_expiry_moved_from_the_last_thursday_to_the_last_tuesday_in_september_2025() -> None:
+    from aitrader.marketdata.synthetic import monthly_expiry
+
+    assert monthly_expiry(date(2025, 7, 10)) == date(2025, 7, 31)  # Thursday
+    assert monthly_expiry(date(2025, 11, 21)) == date(2025, 11, 25)  # Tuesday
+    assert monthly_expiry(date(2025, 11, 26)) == date(2025, 12, 30)  # past this month's: the next one
