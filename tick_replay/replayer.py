@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -118,6 +119,10 @@ class _Backlog:
         return self.published - self._marks[position - 1][1]
 
 
+def _ts_ns(tick: Tick) -> int:
+    return tick.ts_ns
+
+
 def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     ms, _, seq = text.partition("-")
@@ -144,6 +149,9 @@ class Replayer:
         self._monotonic = monotonic
         self._wall_ns = wall_ns
         self.progress = ReplayProgress()
+        self._counts: dict[str, int] = {}
+        self._backlogs: dict[str, _Backlog] = {}
+        self._next_consumer_check = chunk_size * _CONSUMER_CHECK_EVERY
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._stop = False
@@ -171,6 +179,7 @@ class Replayer:
         """Reset the progress for a new replay (before its task starts, so the caller sees it at once)."""
         self._stop = False
         self._paused_for = 0.0
+        self._next_consumer_check = self._chunk * _CONSUMER_CHECK_EVERY
         self._resumed.set()
         self.progress = ReplayProgress(
             replay_id=replay_id,
@@ -184,27 +193,33 @@ class Replayer:
     # -- the run -----------------------------------------------------------------------------------
 
     async def run(self, plan: ReplayPlan) -> None:
-        """Replay ``plan`` to its end (or until stopped); every outcome is recorded in ``progress``."""
+        """Replay ``plan`` to its end (or until stopped); every outcome is recorded in ``progress``.
+
+        One chunk's append is in flight while the next chunk is converted, so Redis and this process work
+        at the same time; the next append starts only when the previous one is done, which keeps order.
+        """
         progress = self.progress
         streams = plan.streams()
-        counts = dict.fromkeys(streams, 0)
-        backlogs = {stream: _Backlog(window=max(2, self._maxlen // self._chunk + 2)) for stream in streams}
+        self._counts = dict.fromkeys(streams, 0)
+        self._backlogs = {stream: _Backlog(window=max(2, self._maxlen // self._chunk + 2)) for stream in streams}
         started = self._monotonic()
+        in_flight: asyncio.Task[None] | None = None
         try:
             progress.state = ReplayState.RUNNING
             async for chunk in self._paced_chunks(plan):
-                for stream, ticks in self._by_stream(chunk, plan.shards).items():
-                    ids = await self._producer.publish_many(stream, ticks)
-                    counts[stream] += len(ids)
-                    backlogs[stream].record(ids[-1], len(ids))
-                progress.published += len(chunk)
-                progress.last_tick_ts_ns = chunk[-1].ts_ns
-                progress.skipped = plan.source.skipped
+                if in_flight is not None:
+                    await in_flight
+                    if plan.wait_for_consumers and self._consumer_check_due():
+                        await self._wait_for_consumers(self._backlogs)
                 progress.active_seconds = self._monotonic() - started - self._paused_for
-                if plan.wait_for_consumers and progress.published % (self._chunk * _CONSUMER_CHECK_EVERY) < len(chunk):
-                    await self._wait_for_consumers(backlogs)
+                in_flight = asyncio.create_task(self._publish(chunk, plan))
+                await asyncio.sleep(0)  # let it send before the next chunk is converted
+            if in_flight is not None:
+                await in_flight
             progress.state = ReplayState.STOPPED if self._stop else ReplayState.FINISHED
         except Exception as e:  # a failed replay is reported through progress; the service keeps serving
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
             progress.state = ReplayState.FAILED
             progress.error = f"{type(e).__name__}: {e}"
             log.exception("replay_failed", replay_id=progress.replay_id, error=progress.error)
@@ -212,7 +227,7 @@ class Replayer:
             progress.skipped = plan.source.skipped
             progress.active_seconds = self._monotonic() - started - self._paused_for
             with contextlib.suppress(Exception):
-                await self._end_streams(counts, complete=progress.state is ReplayState.FINISHED)
+                await self._end_streams(self._counts, complete=progress.state is ReplayState.FINISHED)
             progress.finished_at_ns = self._wall_ns()
             log.info(
                 "replay_ended",
@@ -223,42 +238,61 @@ class Replayer:
                 rate=round(progress.rate),
             )
 
+    async def _publish(self, chunk: list[Tick], plan: ReplayPlan) -> None:
+        for stream, ticks in self._by_stream(chunk, plan.shards).items():
+            ids = await self._producer.publish_many(stream, ticks)
+            self._counts[stream] += len(ids)
+            self._backlogs[stream].record(ids[-1], len(ids))
+        progress = self.progress
+        progress.published += len(chunk)
+        progress.last_tick_ts_ns = chunk[-1].ts_ns
+        progress.skipped = plan.source.skipped
+
+    def _consumer_check_due(self) -> bool:
+        published = self.progress.published
+        due = published >= self._next_consumer_check
+        if due:
+            self._next_consumer_check = published + self._chunk * _CONSUMER_CHECK_EVERY
+        return due
+
     async def _paced_chunks(self, plan: ReplayPlan) -> Any:
-        """Chunks of ticks, each released when its last tick is due (at once with no speed)."""
+        """Chunks of at most ``chunk_size`` ticks, each released when its last tick is due (at once with no
+        speed); ticks are made from the source's rows one chunk at a time."""
         origin: tuple[float, int] | None = None
         remaining = plan.limit
-        async for ticks in self._tick_lists(plan):
-            if remaining is not None:
-                ticks = ticks[:remaining]
-                remaining -= len(ticks)
-            timestamps = [tick.ts_ns for tick in ticks]
-            position = 0
-            while position < len(ticks):
-                await self._checkpoint()
-                if self._stop:
-                    return
-                end = min(position + self._chunk, len(ticks))
-                if plan.speed is not None:
-                    now = self._monotonic() - self._paused_for
-                    if origin is None:
-                        origin = (now, ticks[position].ts_ns)
-                        if self.progress.first_tick_ts_ns is None:
-                            self.progress.first_tick_ts_ns = ticks[position].ts_ns
-                    due_ns = origin[1] + (now - origin[0]) * plan.speed * 1e9
-                    end = min(end, bisect.bisect_right(timestamps, due_ns, lo=position))
-                    if end == position:
-                        wait_s = (timestamps[position] - due_ns) / 1e9 / plan.speed
-                        await asyncio.sleep(min(max(wait_s, 0.0), _MAX_SLEEP_S))
-                        continue
-                elif self.progress.first_tick_ts_ns is None:
-                    self.progress.first_tick_ts_ns = ticks[position].ts_ns
-                yield ticks[position:end]
-                position = end
+        async for table in self._tables(plan):
+            rows = ticks_from_table(table)
+            while remaining is None or remaining > 0:
+                chunk = list(itertools.islice(rows, self._chunk if remaining is None else min(self._chunk, remaining)))
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                if self.progress.first_tick_ts_ns is None:
+                    self.progress.first_tick_ts_ns = chunk[0].ts_ns
+                position = 0
+                while position < len(chunk):
+                    await self._checkpoint()
+                    if self._stop:
+                        return
+                    end = len(chunk)
+                    if plan.speed is not None:
+                        now = self._monotonic() - self._paused_for
+                        if origin is None:
+                            origin = (now, chunk[position].ts_ns)
+                        due_ns = origin[1] + (now - origin[0]) * plan.speed * 1e9
+                        end = bisect.bisect_right(chunk, due_ns, lo=position, key=_ts_ns)
+                        if end == position:
+                            wait_s = (chunk[position].ts_ns - due_ns) / 1e9 / plan.speed
+                            await asyncio.sleep(min(max(wait_s, 0.0), _MAX_SLEEP_S))
+                            continue
+                    yield chunk[position:end]
+                    position = end
             if remaining is not None and remaining <= 0:
                 return
 
-    async def _tick_lists(self, plan: ReplayPlan) -> Any:
-        """The source's batches, filtered, as lists of Tick; reading runs in a thread (it is file I/O)."""
+    async def _tables(self, plan: ReplayPlan) -> Any:
+        """The source's batches, filtered; reading runs in a thread (it is file I/O)."""
         batches: Iterator[pa.Table] = plan.source.batches()
         while True:
             table = await asyncio.to_thread(next, batches, None)
@@ -268,7 +302,7 @@ class Replayer:
             self.progress.total = min(total, plan.limit) if total is not None and plan.limit else total
             table = _filtered(table, plan)
             if table.num_rows:
-                yield list(ticks_from_table(table))
+                yield table
 
     async def _checkpoint(self) -> None:
         if self._resumed.is_set():
