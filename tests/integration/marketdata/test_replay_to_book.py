@@ -26,7 +26,7 @@ from aitrader.contracts import (
     tick_shard,
 )
 
-from .conftest import Service, run_service, wait_for, write_tick_file
+from .conftest import OPEN_NS, Service, run_service, wait_for, write_tick_file
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +169,53 @@ def test_bad_replay_requests_are_422_saying_what_is_wrong_and_controls_out_of_tu
         assert detail in response.json()["detail"], response.json()
     assert [c.status_code for c in controls] == [409, 409, 409]
     assert controls[1].json()["detail"] == "cannot resume a replay that is idle"
+
+
+def test_a_recorded_kite_feed_replays_as_ticks_and_untraded_packets_are_skipped(
+    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str
+):
+    from aitrader.marketdata.instruments import Instrument, Segment, make_token, write_instruments
+    from aitrader.marketdata.kite import encode_frame, encode_full_packet, encode_quote_packet, write_recording
+
+    infy, tcs = make_token(1594, Segment.NSE), make_token(11536, Segment.NSE)
+    write_instruments(
+        tmp_path / "instruments.csv",
+        [
+            Instrument(instrument_token=infy, exchange_token=1594, tradingsymbol="INFY"),
+            Instrument(instrument_token=tcs, exchange_token=11536, tradingsymbol="TCS"),
+        ],
+    )
+    received = OPEN_NS + 5_000_000_000
+    frames = [
+        (received, encode_frame([encode_quote_packet(infy, 1500.25, last_traded_quantity=10, volume_traded=100)])),
+        (received + 1, encode_frame([encode_quote_packet(tcs, 0.0)])),  # not traded yet: skipped
+        (
+            received + 2,
+            encode_frame(
+                [
+                    encode_full_packet(
+                        infy,
+                        1500.5,
+                        last_traded_quantity=5,
+                        volume_traded=105,
+                        exchange_timestamp=OPEN_NS // 1_000_000_000 + 7,
+                        bids=((1500.45, 300, 4),),
+                        asks=((1500.55, 200, 3),),
+                    )
+                ]
+            ),
+        ),
+    ]
+    write_recording(tmp_path / "feed.kite", frames)
+    client = redis.Redis.from_url(redis_url)
+    with run_service("tick_replay", stack_env, tmp_path / "tick_replay.log") as replay:
+        with replay.client() as http:
+            body = {"path": "feed.kite", "instruments": "instruments.csv"}
+            assert http.post("/replay", json=body).status_code == 202
+        progress = _wait_finished(replay)
+
+    assert (progress["state"], progress["published"], progress["skipped"]) == ("finished", 2, 1)
+    first, second, marker = _entries(client, stream_key(TICKS, stream_prefix), TickStreamMessage)
+    assert (first.symbol, first.ltp, first.ts_ns, first.volume, first.seq) == ("INFY", 1500.25, received, 100, 1)
+    assert (second.ts_ns, second.bid, second.ask, second.seq) == (OPEN_NS + 7_000_000_000, 1500.45, 1500.55, 2)
+    assert isinstance(marker, EndOfData) and marker.messages == 2
