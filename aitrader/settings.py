@@ -102,9 +102,21 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     except ValidationError as e:
         problems = []
         for error in e.errors():
-            name = ".".join(str(part) for part in error["loc"]) or cls.__name__
+            name = _variable_name(cls, error["loc"])
             message = error["msg"]
             if ", was " not in message:
                 message += f", was {error.get('input')!r}"
             problems.append(f"{name}: {message}")
         raise ConfigurationError(f"invalid settings for {cls.__name__}: " + "; ".join(problems)) from e
+
+
+def _variable_name(cls: type[BaseSettings], location: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location (``port`` -> ``TICK_REPLAY_PORT``)."""
+    if not location:
+        return cls.__name__
+    first = str(location[0])
+    field = cls.model_fields.get(first)
+    if field is not None and not isinstance(field.validation_alias, str):
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        first = f"{prefix}{first}".upper()
+    return ".".join([first, *(str(part) for part in location[1:])])

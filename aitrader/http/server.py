@@ -8,8 +8,10 @@ traceback goes only to the log.
 
 from __future__ import annotations
 
+import sys
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
@@ -19,8 +21,16 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aitrader.errors import AITraderError, ConflictError, NotFoundError, UnavailableError, ValidationError
-from aitrader.log import get_logger
+from aitrader.errors import (
+    AITraderError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
+from aitrader.log import configure, get_logger
+from aitrader.settings import CommonSettings, load_settings
 
 log = get_logger(__name__)
 
@@ -56,6 +66,31 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
     import uvicorn
 
     uvicorn.run(app, host=host, port=port, log_config=None, server_header=False, lifespan="on")
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def run_service(
+    name: str,
+    settings_type: type[S],
+    create_app: Callable[[S], FastAPI],
+    check: Callable[[S], object] | None = None,
+) -> int:
+    """A service's ``__main__``: read and check its settings (exit 2 naming the bad variable), configure JSON
+    logging, serve the app on the settings' ``host`` and ``port``."""
+    try:
+        settings = load_settings(settings_type)
+        if check is not None:
+            check(settings)
+    except ConfigurationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    configure(name, settings.log_level)
+    host, port = getattr(settings, "host"), getattr(settings, "port")  # noqa: B009 - every service has both
+    log.info("service_starting", service=name, host=host, port=port)
+    serve(create_app(settings), host=host, port=port)
+    return 0
 
 
 def _envelope(request: Request, status: int, detail: Any, code: str) -> JSONResponse:

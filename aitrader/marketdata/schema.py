@@ -26,6 +26,7 @@ becomes ``ts_ns``, every optional column is present) plus any depth columns, and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta, timezone
 from typing import Any, Final
@@ -83,27 +84,9 @@ def ticks_from_table(table: pa.Table) -> Iterator[Tick]:
     side the tick has ``depth=None``.
     """
     columns = [table.column(name).to_pylist() for name in TICK_SCHEMA.names]
-    sides = [_side_rows(table, side) for side in DEPTH_SIDES]
+    no_depth: Iterator[tuple[Any, ...]] = itertools.repeat(())
+    bid_rows, ask_rows = (_side_rows(table, side) or no_depth for side in DEPTH_SIDES)
     rows = zip(*columns, strict=True)
-    if sides[0] is None and sides[1] is None:
-        for ts_ns, symbol, venue, seq, ltp, ltq, volume, bid, ask, bid_qty, ask_qty in rows:
-            yield Tick(
-                ts_ns=ts_ns,
-                symbol=symbol,
-                venue=venue,
-                seq=seq,
-                ltp=ltp,
-                ltq=ltq,
-                volume=volume,
-                bid=bid,
-                ask=ask,
-                bid_qty=bid_qty,
-                ask_qty=ask_qty,
-            )
-        return
-    empty: Iterator[tuple[Any, ...]] = iter(lambda: (), None)  # endless (): a side with no depth columns
-    bid_rows = sides[0] if sides[0] is not None else empty
-    ask_rows = sides[1] if sides[1] is not None else empty
     for (ts_ns, symbol, venue, seq, ltp, ltq, volume, bid, ask, bid_qty, ask_qty), bid_row, ask_row in zip(
         rows, bid_rows, ask_rows, strict=False
     ):

@@ -98,6 +98,13 @@ def test_every_bad_variable_is_reported_at_once_with_what_arrived(monkeypatch: p
     assert "AITRADER_BUS_MAXLEN: " in message and "'-5'" in message
 
 
+def test_a_bad_prefixed_variable_is_reported_by_its_variable_name(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BACKEND_PORT", "99999")
+
+    with pytest.raises(ConfigurationError, match="BACKEND_PORT: Input should be less than 65536, was '99999'"):
+        load_settings(BackendSettings)
+
+
 def test_a_service_reads_its_own_variables_under_its_prefix(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("BACKEND_PORT", "8123")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")

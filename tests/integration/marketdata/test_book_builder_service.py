@@ -93,3 +93,31 @@ def test_health_answers_while_redis_is_reachable(tmp_path: Path, stack_env: dict
     with run_service("book_builder", stack_env, tmp_path / "book_builder.log") as book:
         health = httpx.get(f"{book.url}/health", timeout=5).json()
     assert health["status"] == "ok" and health["consumer"].startswith("book_builder-")
+
+
+@pytest.mark.parametrize(
+    ("module", "env", "message"),
+    [
+        ("book_builder", {"REDIS_URL": ""}, "REDIS_URL is not set"),
+        ("book_builder", {"DATABASE_URL": ""}, "DATABASE_URL is not set"),
+        ("tick_replay", {"REDIS_URL": ""}, "REDIS_URL is not set"),
+        ("tick_replay", {"TICK_REPLAY_PORT": "99999"}, "TICK_REPLAY_PORT"),
+    ],
+)
+def test_a_service_with_bad_settings_exits_2_naming_the_variable(
+    stack_env: dict[str, str], module: str, env: dict[str, str], message: str
+):
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", module],
+        env={**os.environ, **stack_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert message in result.stderr
