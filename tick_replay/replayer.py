@@ -35,7 +35,7 @@ from tick_replay.sources import TickSource
 
 log = get_logger(__name__)
 
-_CONSUMER_CHECK_EVERY = 10  # chunks
+_CONSUMER_CHECK_MAX_CHUNKS = 10
 _BACKPRESSURE_POLL_S = 0.02
 _MAX_SLEEP_S = 0.25
 
@@ -151,7 +151,9 @@ class Replayer:
         self.progress = ReplayProgress()
         self._counts: dict[str, int] = {}
         self._backlogs: dict[str, _Backlog] = {}
-        self._next_consumer_check = chunk_size * _CONSUMER_CHECK_EVERY
+        # Check consumers at least every quarter of MAXLEN, so a stalled group is seen before trimming bites.
+        self._check_every = chunk_size * max(1, min(_CONSUMER_CHECK_MAX_CHUNKS, maxlen // 4 // chunk_size))
+        self._next_consumer_check = self._check_every
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._stop = False
@@ -179,7 +181,7 @@ class Replayer:
         """Reset the progress for a new replay (before its task starts, so the caller sees it at once)."""
         self._stop = False
         self._paused_for = 0.0
-        self._next_consumer_check = self._chunk * _CONSUMER_CHECK_EVERY
+        self._next_consumer_check = self._check_every
         self._resumed.set()
         self.progress = ReplayProgress(
             replay_id=replay_id,
@@ -252,7 +254,7 @@ class Replayer:
         published = self.progress.published
         due = published >= self._next_consumer_check
         if due:
-            self._next_consumer_check = published + self._chunk * _CONSUMER_CHECK_EVERY
+            self._next_consumer_check = published + self._check_every
         return due
 
     async def _paced_chunks(self, plan: ReplayPlan) -> Any:

@@ -219,3 +219,38 @@ def test_a_recorded_kite_feed_replays_as_ticks_and_untraded_packets_are_skipped(
     assert (first.symbol, first.ltp, first.ts_ns, first.volume, first.seq) == ("INFY", 1500.25, received, 100, 1)
     assert (second.ts_ns, second.bid, second.ask, second.seq) == (OPEN_NS + 7_000_000_000, 1500.45, 1500.55, 2)
     assert isinstance(marker, EndOfData) and marker.messages == 2
+
+
+def test_the_replay_waits_for_a_slow_consumer_group_so_trimming_never_drops_an_unread_tick(
+    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str
+):
+    write_tick_file(tmp_path / "day.parquet", ticks=10_000)
+    client = redis.Redis.from_url(redis_url)
+    key = stream_key(TICKS, stream_prefix)
+    client.xgroup_create(key, "slow", id="$", mkstream=True)
+    env = {**stack_env, "AITRADER_BUS_MAXLEN": "4000", "TICK_REPLAY_CHUNK_SIZE": "500"}
+    read: list[tuple[str, int]] = []
+
+    def consume(count: int) -> None:
+        for _, entries in client.xreadgroup("slow", "slow-0", {key: ">"}, count=count) or []:
+            for entry_id, fields in entries:
+                message = decode(fields[b"d"], TickStreamMessage)
+                if isinstance(message, Tick):
+                    read.append((message.symbol, message.seq))
+                client.xack(key, "slow", entry_id)
+
+    with run_service("tick_replay", env, tmp_path / "tick_replay.log") as replay, replay.client() as http:
+        assert http.post("/replay", json={"path": "day.parquet"}).status_code == 202
+        wait_for(lambda: http.get("/replay").json()["state"] == "waiting_for_consumers", 20, "the replay to wait")
+        waiting = http.get("/replay").json()
+        assert "group slow" in waiting["waiting_on"] and waiting["published"] < 4_000
+        while http.get("/replay").json()["state"] != "finished":
+            consume(300)
+        consume(10_000)
+
+    assert len(read) == 10_000  # every tick read by the slow group: none trimmed before it got there
+    by_symbol: dict[str, list[int]] = {}
+    for symbol, seq in read:
+        by_symbol.setdefault(symbol, []).append(seq)
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_symbol.values())  # each in order
+    assert client.xlen(key) < 10_000  # while the stream itself stayed trimmed
