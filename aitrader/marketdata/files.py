@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -114,6 +115,33 @@ class TickFile:
         self.skipped += 1
         if len(self.problems) < PROBLEMS_KEPT:
             self.problems.append(message)
+
+    def _sequence(self, symbols: pa.Array, given: pa.Array | None) -> pa.Array:
+        """Sequence numbers for a batch: as given, else each symbol's counter continued (vectorised)."""
+        if given is not None and given.null_count:
+            listed = given.to_pylist()
+            return pa.array([self._seq(s, q) for s, q in zip(symbols.to_pylist(), listed, strict=True)], pa.int64())
+        if isinstance(symbols, pa.ChunkedArray):
+            symbols = symbols.combine_chunks()
+        encoded = pc.dictionary_encode(symbols)
+        names = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        if given is not None:
+            values = given.to_numpy(zero_copy_only=False).astype(np.int64)
+            highest = np.full(len(names), -1, dtype=np.int64)
+            np.maximum.at(highest, codes, values)
+            for name, top in zip(names, highest.tolist(), strict=True):
+                self._next_seq[name] = max(self._next_seq.get(name, 1), top + 1)
+            return pa.array(values, pa.int64())
+        counts = np.bincount(codes, minlength=len(names))
+        order = np.argsort(codes, kind="stable")
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        rank = np.empty(len(codes), dtype=np.int64)
+        rank[order] = np.arange(len(codes)) - starts[codes[order]]
+        base = np.array([self._next_seq.get(name, 1) for name in names], dtype=np.int64)
+        for name, first, count in zip(names, base.tolist(), counts.tolist(), strict=True):
+            self._next_seq[name] = first + count
+        return pa.array(base[codes] + rank, pa.int64())
 
     def _seq(self, symbol: str, given: int | None) -> int:
         """The row's sequence number: as given, else the next of its symbol's counter."""
@@ -258,16 +286,18 @@ class TickFile:
         if given_seq is not None:
             flag(pc.less(given_seq, 0), _describe("seq", "must be >= 0", given_seq))
 
-        keep = [True] * rows
-        for position, reason in sorted(problems):
-            if keep[position]:
-                keep[position] = False
-                self._bad(f"row {first_row + position + 1}", reason)
-        mask = pa.array(keep)
-        kept = {name: pc.filter(column, mask) for name, column in columns.items()}
-        symbols = kept["symbol"].to_pylist()
-        seqs = pc.filter(given_seq, mask).to_pylist() if given_seq is not None else [None] * len(symbols)
-        kept["seq"] = pa.array([self._seq(s, q) for s, q in zip(symbols, seqs, strict=True)], pa.int64())
+        if problems:
+            keep = [True] * rows
+            for position, reason in sorted(problems):
+                if keep[position]:
+                    keep[position] = False
+                    self._bad(f"row {first_row + position + 1}", reason)
+            mask = pa.array(keep)
+            kept = {name: pc.filter(column, mask) for name, column in columns.items()}
+            given_seq = pc.filter(given_seq, mask) if given_seq is not None else None
+        else:
+            kept = columns
+        kept["seq"] = self._sequence(kept["symbol"], given_seq)
         arrays = [kept[name].cast(field.type) for name, field in zip(TICK_SCHEMA.names, TICK_SCHEMA, strict=True)]
         arrays += [kept[name].cast(depth_type(name)) for name in depth]
         return pa.Table.from_arrays(arrays, schema=_schema(depth))
@@ -318,8 +348,10 @@ def _table(rows: list[tuple[Any, ...]], depth: list[str]) -> pa.Table:
 
 
 def _cast(column: pa.ChunkedArray, kind: pa.DataType, name: str, path: Path) -> pa.Array:
+    """One contiguous array of ``kind``; no copy when the column already is one."""
     try:
-        return column.cast(kind).combine_chunks()
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        return array if array.type == kind else array.cast(kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise ValidationError(f"{path}: column {name} cannot be read as {kind}: {e}") from e
 

@@ -109,12 +109,16 @@ def ticks_from_table(table: pa.Table) -> Iterator[Tick]:
 
 
 def _side_rows(table: pa.Table, side: str) -> Iterator[tuple[Any, ...]] | None:
-    """Per row, the flat (price, qty, orders, price, qty, orders, ...) of one side's levels, best first."""
+    """Per row, the flat (price, qty, orders, price, qty, orders, ...) of one side's levels, best first.
+
+    A level without both its price and quantity columns is absent from every row; None when the side has
+    no level at all.
+    """
     columns = []
     for level in range(1, DEPTH_LEVELS + 1):
         price, qty = depth_column(side, "price", level), depth_column(side, "qty", level)
         if price not in table.column_names or qty not in table.column_names:
-            break
+            continue
         orders = depth_column(side, "orders", level)
         columns.append(table.column(price).to_pylist())
         columns.append(table.column(qty).to_pylist())
