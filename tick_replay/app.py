@@ -14,6 +14,7 @@ from aitrader.bus import Producer
 from aitrader.http import install_error_handlers
 from aitrader.log import get_logger
 from tick_replay.api import ReplayService, router
+from tick_replay.native import load_appender
 from tick_replay.replayer import Replayer
 from tick_replay.settings import TickReplaySettings
 
@@ -29,10 +30,22 @@ def create_app(settings: TickReplaySettings) -> FastAPI:
         producer = Producer(
             client, prefix=settings.stream_prefix, maxlen=settings.bus_maxlen, pipeline_chunk=settings.chunk_size
         )
-        replayer = Replayer(redis=client, producer=producer, chunk_size=settings.chunk_size, maxlen=settings.bus_maxlen)
+        replayer = Replayer(
+            redis=client,
+            producer=producer,
+            chunk_size=settings.chunk_size,
+            maxlen=settings.bus_maxlen,
+            native=load_appender() if settings.native else None,
+            redis_url=settings.require_redis_url(),
+        )
         service = ReplayService(settings=settings, replayer=replayer)
         app.state.service = service
-        log.info("tick_replay_ready", data_root=str(settings.data_root.resolve()), shards=settings.shards)
+        log.info(
+            "tick_replay_ready",
+            data_root=str(settings.data_root.resolve()),
+            shards=settings.shards,
+            native=replayer.native,
+        )
         try:
             yield
         finally:

@@ -31,6 +31,7 @@ from aitrader.bus import Producer
 from aitrader.contracts import TICKS, EndOfData, Tick, shard_of, tick_shard
 from aitrader.log import get_logger
 from aitrader.marketdata.schema import ticks_from_table
+from tick_replay.native import Appender, AppenderFactory, tick_columns
 from tick_replay.sources import TickSource
 
 log = get_logger(__name__)
@@ -95,6 +96,15 @@ class ReplayProgress:
         return self.published / self.active_seconds if self.active_seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class _TableChunk:
+    """A chunk for the native appender: per stream, its columns ready to append."""
+
+    parts: list[tuple[str, dict[str, Any]]]
+    rows: int
+    last_ts_ns: int
+
+
 class _Backlog:
     """How far each consumer group of a stream is behind this replay, from the ids the replay got back.
 
@@ -139,6 +149,9 @@ class Replayer:
         producer: Producer,
         chunk_size: int,
         maxlen: int,
+        native: AppenderFactory | None = None,
+        redis_url: str = "",
+        native_chunk: int = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -146,6 +159,11 @@ class Replayer:
         self._producer = producer
         self._chunk = chunk_size
         self._maxlen = maxlen
+        self._native = native
+        self._redis_url = redis_url
+        # A chunk never outruns the consumer check (a quarter of MAXLEN), so backpressure holds on this path too.
+        self._native_chunk = max(1, min(native_chunk, maxlen // 4))
+        self._appenders: dict[str, Appender] = {}
         self._monotonic = monotonic
         self._wall_ns = wall_ns
         self.progress = ReplayProgress()
@@ -160,6 +178,11 @@ class Replayer:
         self._paused_for = 0.0
 
     # -- control -----------------------------------------------------------------------------------
+
+    @property
+    def native(self) -> bool:
+        """Whether max-speed replays append through the Rust extension."""
+        return self._native is not None
 
     @property
     def active(self) -> bool:
@@ -208,14 +231,17 @@ class Replayer:
         in_flight: asyncio.Task[None] | None = None
         try:
             progress.state = ReplayState.RUNNING
-            async for chunk in self._paced_chunks(plan):
+            native = self._native is not None and plan.speed is None
+            chunks = self._table_chunks(plan) if native else self._paced_chunks(plan)
+            async for chunk in chunks:
                 if in_flight is not None:
                     await in_flight
                     if plan.wait_for_consumers and self._consumer_check_due():
                         await self._wait_for_consumers(self._backlogs)
                 progress.active_seconds = self._monotonic() - started - self._paused_for
-                in_flight = asyncio.create_task(self._publish(chunk, plan))
-                await asyncio.sleep(0)  # let it send before the next chunk is converted
+                publish = self._append_table(chunk, plan) if native else self._publish(chunk, plan)
+                in_flight = asyncio.create_task(publish)
+                await asyncio.sleep(0)  # let it send before the next chunk is prepared
             if in_flight is not None:
                 await in_flight
             progress.state = ReplayState.STOPPED if self._stop else ReplayState.FINISHED
@@ -249,6 +275,59 @@ class Replayer:
         progress.published += len(chunk)
         progress.last_tick_ts_ns = chunk[-1].ts_ns
         progress.skipped = plan.source.skipped
+
+    async def _append_table(self, chunk: _TableChunk, plan: ReplayPlan) -> None:
+        """The native path: the appender encodes and appends from columns in a thread, the GIL released."""
+        assert self._native is not None
+        for stream, columns in chunk.parts:
+            appender = self._appenders.get(stream)
+            if appender is None:
+                appender = await asyncio.to_thread(
+                    self._native, self._redis_url, self._producer.key(stream), self._maxlen
+                )
+                self._appenders[stream] = appender
+            count, last_id = await asyncio.to_thread(appender.append, **columns)
+            self._counts[stream] += count
+            if last_id is not None:
+                self._backlogs[stream].record(last_id.encode(), count)
+        progress = self.progress
+        progress.published += chunk.rows
+        progress.last_tick_ts_ns = chunk.last_ts_ns
+        progress.skipped = plan.source.skipped
+
+    async def _table_chunks(self, plan: ReplayPlan) -> Any:
+        """Chunks of at most ``native_chunk`` rows for the native path (max speed only), their columns
+        prepared here, while the previous chunk is still being appended."""
+        remaining = plan.limit
+        async for table in self._tables(plan):
+            for offset in range(0, table.num_rows, self._native_chunk):
+                await self._checkpoint()
+                if self._stop or (remaining is not None and remaining <= 0):
+                    return
+                rows = self._native_chunk if remaining is None else min(self._native_chunk, remaining)
+                part = table.slice(offset, rows)
+                if remaining is not None:
+                    remaining -= part.num_rows
+                timestamps = part.column("ts_ns")
+                if self.progress.first_tick_ts_ns is None:
+                    self.progress.first_tick_ts_ns = timestamps[0].as_py()
+                parts = [
+                    (stream, tick_columns(piece)) for stream, piece in self._tables_by_stream(part, plan.shards).items()
+                ]
+                yield _TableChunk(parts=parts, rows=part.num_rows, last_ts_ns=timestamps[-1].as_py())
+
+    def _tables_by_stream(self, table: pa.Table, shards: int) -> dict[str, pa.Table]:
+        if not shards:
+            return {TICKS: table}
+        encoded = table.column("symbol").combine_chunks().dictionary_encode()
+        shard_of_code = pa.array([shard_of(symbol, shards) for symbol in encoded.dictionary.to_pylist()])
+        shard = pc.take(shard_of_code, encoded.indices)
+        parts = {}
+        for number in range(shards):
+            part = table.filter(pc.equal(shard, number))
+            if part.num_rows:
+                parts[tick_shard(number)] = part
+        return parts
 
     def _consumer_check_due(self) -> bool:
         published = self.progress.published

@@ -23,3 +23,6 @@ class TickReplaySettings(CommonSettings):
         default=0, ge=0, le=64, description="Default tick shards: 0 publishes to `ticks`, N to `ticks:0..N-1`."
     )
     chunk_size: int = Field(default=1000, gt=0, le=20_000, description="Ticks appended per round trip.")
+    native: bool = Field(
+        default=True, description="At max speed, append with the Rust extension when it is built (TICK_REPLAY_NATIVE)."
+    )

@@ -92,12 +92,14 @@ def test_every_tick_of_a_file_reaches_the_book_and_minute_bars_are_stored(
     np.testing.assert_allclose(stored["close"].astype(float), expected["close"])
 
 
+@pytest.mark.parametrize("native", ["true", "false"], ids=["rust-appender", "python-path"])
 def test_a_sharded_replay_keeps_each_symbols_ticks_on_one_shard_in_order(
-    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str
+    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str, native: str
 ):
     table = write_tick_file(tmp_path / "day.parquet", ticks=3_000, symbols=6)
     client = redis.Redis.from_url(redis_url)
-    with run_service("tick_replay", stack_env, tmp_path / "tick_replay.log") as replay:
+    env = {**stack_env, "TICK_REPLAY_NATIVE": native}
+    with run_service("tick_replay", env, tmp_path / "tick_replay.log") as replay:
         with replay.client() as http:
             assert http.post("/replay", json={"path": "day.parquet", "shards": 3}).status_code == 202
         assert _wait_finished(replay)["published"] == 3_000
@@ -221,14 +223,15 @@ def test_a_recorded_kite_feed_replays_as_ticks_and_untraded_packets_are_skipped(
     assert isinstance(marker, EndOfData) and marker.messages == 2
 
 
+@pytest.mark.parametrize("native", ["true", "false"], ids=["rust-appender", "python-path"])
 def test_the_replay_waits_for_a_slow_consumer_group_so_trimming_never_drops_an_unread_tick(
-    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str
+    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str, native: str
 ):
     write_tick_file(tmp_path / "day.parquet", ticks=10_000)
     client = redis.Redis.from_url(redis_url)
     key = stream_key(TICKS, stream_prefix)
     client.xgroup_create(key, "slow", id="$", mkstream=True)
-    env = {**stack_env, "AITRADER_BUS_MAXLEN": "4000", "TICK_REPLAY_CHUNK_SIZE": "500"}
+    env = {**stack_env, "AITRADER_BUS_MAXLEN": "4000", "TICK_REPLAY_CHUNK_SIZE": "500", "TICK_REPLAY_NATIVE": native}
     read: list[tuple[str, int]] = []
 
     def consume(count: int) -> None:
