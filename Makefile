@@ -14,7 +14,11 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-setup: $(STAMP)  ## create .venv and install AITrader with its pinned dependencies and system tools (idempotent)
+NATIVE_STAMP := $(VENV)/.native-stamp
+RUST_DIR := pattern_engine/rust
+RUST_SOURCES := $(shell find $(RUST_DIR) -path $(RUST_DIR)/target -prune -o -type f \( -name '*.rs' -o -name '*.toml' -o -name 'Cargo.lock' -o -name '*.pyi' \) -print)
+
+setup: $(STAMP) $(NATIVE_STAMP)  ## create .venv, install AITrader with its pinned dependencies, build the Rust extension (idempotent)
 	@bash scripts/install_system_tools.sh
 
 $(STAMP): pyproject.toml
@@ -23,6 +27,12 @@ $(STAMP): pyproject.toml
 	@# setuptools warns about every editable install; that warning says nothing about this project.
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+# The Rust extension (module pattern_engine_pyo3), release profile, installed into .venv.
+$(NATIVE_STAMP): $(STAMP) $(RUST_SOURCES)
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) and run make again" >&2; exit 1; }
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet -m $(RUST_DIR)/pyo3/Cargo.toml
+	@touch $(NATIVE_STAMP)
 
 SAMPLE := data/sample/ticks.parquet
 DEMO_TICKS ?= 200000
@@ -35,7 +45,8 @@ demo: setup  ## bring the stack up, check the bus, replay a slice of the sample 
 	$(BIN)/aitrader market
 	$(BIN)/aitrader status
 
-test: setup  ## run every test against real embedded PostgreSQL and Redis
+test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis
+	cargo test --quiet --manifest-path $(RUST_DIR)/Cargo.toml -p pattern_engine_core
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup  ## ruff and mypy

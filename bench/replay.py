@@ -2,7 +2,8 @@
 
 Each round, side by side on the same Redis:
 - replay: tick_replay's Replayer at speed "max" over a Parquet file of the synthetic market, from file to
-  stream (read, convert, encode, append in chunks of 1,000, EndOfData), as ``POST /replay`` runs it;
+  stream (read, encode, append, EndOfData), as ``POST /replay`` runs it: through the Rust appender when the
+  extension is built (``make setup`` builds it), and through the Python path too, for comparison;
 - ceiling: ``redis-benchmark`` appending entries of the same size to a stream, one connection, pipelining
   1,000 XADDs (its best configuration here; 100 is printed too): what Redis itself takes.
 Target (issue "Market data path"): replay >= 50% of the ceiling.
@@ -37,6 +38,7 @@ from aitrader.devstack.ports import free_port
 from aitrader.log import configure
 from aitrader.marketdata.schema import ticks_from_table
 from aitrader.marketdata.synthetic import MarketConfig, write_sample_day
+from tick_replay.native import load_appender
 from tick_replay.replayer import Replayer, ReplayPlan
 from tick_replay.sources import FileSource
 
@@ -44,12 +46,19 @@ CHUNK = 1000
 TARGET = 0.5
 
 
-async def replay_rate(url: str, path: Path, prefix: str) -> tuple[float, int]:
+async def replay_rate(url: str, path: Path, prefix: str, native: bool) -> tuple[float, int]:
     client = aioredis.Redis.from_url(url)
     producer = Producer(
         client, prefix=prefix, maxlen=None, pipeline_chunk=CHUNK, metrics=BusMetrics(CollectorRegistry())
     )
-    replayer = Replayer(redis=client, producer=producer, chunk_size=CHUNK, maxlen=10_000_000)
+    replayer = Replayer(
+        redis=client,
+        producer=producer,
+        chunk_size=CHUNK,
+        maxlen=10_000_000,
+        native=load_appender() if native else None,
+        redis_url=url,
+    )
     plan = ReplayPlan(source=FileSource(path, skip_bad=False), speed=None, wait_for_consumers=False)
     replayer.begin("bench", plan)
     started = time.perf_counter()
@@ -93,15 +102,18 @@ def main() -> None:
     payload = len(encode(first))
     server = EmbeddedRedis(workdir / "redis", free_port(), persistent=False)
     url = server.start()
-    samples: dict[str, list[float]] = {"replay": [], "ceiling_p1000": [], "ceiling_p100": []}
+    native = load_appender() is not None
+    samples: dict[str, list[float]] = {"replay": [], "python_path": [], "ceiling_p1000": [], "ceiling_p100": []}
     published = 0
     try:
         for round_index in range(rounds):
             order = ("replay", "ceiling") if round_index % 2 == 0 else ("ceiling", "replay")
             for side in order:
                 if side == "replay":
-                    rate, published = runtime.run(replay_rate(url, files.ticks_path, f"r{round_index}:"))
+                    rate, published = runtime.run(replay_rate(url, files.ticks_path, f"r{round_index}:", native))
                     samples["replay"].append(rate)
+                    python_rate, _ = runtime.run(replay_rate(url, files.ticks_path, f"p{round_index}:", False))
+                    samples["python_path"].append(python_rate)
                 else:
                     samples["ceiling_p1000"].append(
                         ceiling(server.port, payload, 400_000 if args.quick else 1_000_000, 1000)
@@ -119,7 +131,9 @@ def main() -> None:
         "ticks_per_round": published,
         "payload_bytes": payload,
         "rounds": rounds,
+        "native_appender": native,
         "replay_ticks_per_s": round(medians["replay"]),
+        "python_path_ticks_per_s": round(medians["python_path"]),
         "ceiling_xadd_per_s": round(best_ceiling),
         "ceiling_p100_xadd_per_s": round(medians["ceiling_p100"]),
         "ratio_replay_over_ceiling": round(medians["replay"] / best_ceiling, 3),
@@ -128,7 +142,9 @@ def main() -> None:
     }
     print(f"replay benchmark ({'quick' if args.quick else 'full'}): {published:,} ticks, {payload}-byte entries, "
           f"medians of {rounds} rounds")  # fmt: skip
-    print(f"  tick_replay at max speed (file -> stream)        {result['replay_ticks_per_s']:>10,} ticks/s")
+    path = "native appender" if native else "Python path: the extension is not built"
+    print(f"  tick_replay at max speed ({path})  {result['replay_ticks_per_s']:>10,} ticks/s")
+    print(f"  tick_replay at max speed (Python path)           {result['python_path_ticks_per_s']:>10,} ticks/s")
     print(f"  redis-benchmark XADD, 1 conn, pipeline 1000      {result['ceiling_xadd_per_s']:>10,} /s  (ceiling)")
     print(f"  redis-benchmark XADD, 1 conn, pipeline 100       {result['ceiling_p100_xadd_per_s']:>10,} /s")
     print(f"  ratio replay / ceiling                           {result['ratio_replay_over_ceiling']:>10.3f}")
