@@ -71,7 +71,7 @@ def tick_replay_url() -> str:
 
 
 def replay(
-    path: Annotated[Path, typer.Argument(help="tick file: .csv, .csv.gz, .parquet or a .kite recording")],
+    path: Annotated[Path | None, typer.Argument(help="tick file: .csv, .csv.gz, .parquet or a .kite recording")] = None,
     speed: Annotated[str, typer.Option(help="1 = realtime, 10 = ten times faster, max = as fast as possible")] = "max",
     shards: Annotated[int | None, typer.Option(min=0, max=64, help="0: `ticks`; N: `ticks:0..N-1`")] = None,
     symbols: Annotated[list[str] | None, typer.Option("--symbol", help="only this symbol (repeatable)")] = None,
@@ -79,11 +79,22 @@ def replay(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="skip and count bad rows")] = False,
     instruments: Annotated[Path | None, typer.Option(help="Kite instruments CSV (for .kite files)")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="start it and return; no progress bar")] = False,
+    synthetic: Annotated[
+        bool, typer.Option("--synthetic", help="replay the synthetic market instead of a file")
+    ] = False,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the synthetic market")] = 7,
+    ticks: Annotated[int, typer.Option(min=1_000, help="ticks of the synthetic market")] = 200_000,
 ) -> None:
-    """Replay PATH onto the bus and show its progress until it ends."""
+    """Replay PATH (or, with --synthetic, a generated market) onto the bus and show its progress until it ends."""
     import httpx
 
-    body: dict[str, Any] = {"path": str(path.expanduser().resolve()), "skip_bad": skip_bad}
+    if (path is None) == (not synthetic):
+        raise _fail("give a tick file, or --synthetic, but not both", code=2)
+    body: dict[str, Any] = {"skip_bad": skip_bad}
+    if path is not None:
+        body["path"] = str(path.expanduser().resolve())
+    else:
+        body["synthetic"] = {"seed": seed, "ticks_target": ticks}
     body["speed"] = speed if speed == "max" else _speed(speed)
     if shards is not None:
         body["shards"] = shards

@@ -34,6 +34,11 @@ def test_a_replayed_slice_of_a_sample_day_reaches_books_and_stored_bars(tmp_path
         assert document["bars_1m"]["count"] > 0 and document["bars_1m"]["symbols"] == files.instrument_count
         outside = stack.aitrader("replay", "/etc/hostname")
         assert outside.returncode == 1 and "must lie under" in outside.stderr
+        both = stack.aitrader("replay", str(files.ticks_path), "--synthetic")
+        assert both.returncode == 2 and "not both" in both.stderr
+        generated = stack.aitrader("replay", "--synthetic", "--seed", "2", "--ticks", "5000")
+        assert generated.returncode == 0, generated.stdout + generated.stderr
+        assert "synthetic market (seed 2)" in generated.stdout and "finished: 5,000 ticks published" in generated.stdout
     finally:
         stack.aitrader("down")
     assert stack.processes() == []
