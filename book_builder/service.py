@@ -210,6 +210,7 @@ class BookBuilderService:
             "duplicates": counters.duplicates,
             "out_of_order": counters.out_of_order,
             "crossed": counters.crossed,
+            "late_for_bars": counters.late_for_bars,
             "replays_ended": self.replays_ended,
         }
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -214,7 +214,3 @@ async def stop_replay(service: ServiceDep) -> ReplayPublic:
     if service.task is not None:
         await asyncio.shield(service.task)
     return ReplayPublic.of(replayer.progress)
-
-
-def progress_document(service: ReplayService) -> dict[str, Any]:
-    return ReplayPublic.of(service.replayer.progress).model_dump(mode="json")

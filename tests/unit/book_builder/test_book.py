@@ -205,3 +205,16 @@ def test_the_session_resets_at_ist_midnight():
 
     assert ist_day(day_two.ts_ns) == ist_day(day_one.ts_ns) + 1
     assert update is not None and update.vwap == 200.0  # a fresh session, and its first trade counted (ltq)
+
+
+def test_a_tick_older_than_its_symbols_open_bar_is_counted_late_and_left_out_of_the_bars():
+    builder = BookBuilder()
+    closed: list[Bar] = []
+    builder.on_tick(Tick(ts_ns=OPEN_NS + 2_000_000_000, symbol="INFY", ltp=100.0, ltq=5), NOW, closed)
+
+    builder.on_tick(Tick(ts_ns=OPEN_NS, symbol="INFY", ltp=90.0, ltq=5), NOW, closed)
+    builder.end_of_data(NOW, closed)
+
+    assert builder.counters.late_for_bars == 1
+    second = next(b for b in closed if b.interval == "1s")
+    assert (second.low, second.volume, second.tick_count) == (100.0, 5, 1)
