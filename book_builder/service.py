@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from aitrader.bus import Delivery, Producer
@@ -159,14 +160,7 @@ class BookBuilderService:
         if batch.returned:
             await self._producer.publish_many(FEED_STATUS, batch.returned)
         if marker is not None:
-            forwarded = EndOfData(
-                ts_ns=self._wall_ns(),
-                replay_id=marker.replay_id,
-                source=marker.source,
-                messages=marker.messages,
-                last_tick_ts_ns=marker.last_tick_ts_ns,
-                complete=marker.complete,
-            )
+            forwarded = msgspec.structs.replace(marker, ts_ns=self._wall_ns())
             await self._producer.publish(BOOK, forwarded)
             await self._producer.publish(BARS, forwarded)
             self.replays_ended += 1

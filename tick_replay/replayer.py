@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import itertools
 import time
 from collections import deque
@@ -254,8 +253,10 @@ class Replayer:
         finally:
             progress.skipped = plan.source.skipped
             progress.active_seconds = self._monotonic() - started - self._paused_for
-            with contextlib.suppress(Exception):
+            try:
                 await self._end_streams(self._counts, complete=progress.state is ReplayState.FINISHED)
+            except Exception as e:  # Redis gone: the consumers will not see the end marker; say so
+                log.error("end_of_data_not_published", replay_id=progress.replay_id, error=f"{type(e).__name__}: {e}")
             progress.finished_at_ns = self._wall_ns()
             log.info(
                 "replay_ended",
@@ -379,8 +380,9 @@ class Replayer:
             table = await asyncio.to_thread(next, batches, None)
             if table is None:
                 return
-            total = plan.source.rows_total
-            self.progress.total = min(total, plan.limit) if total is not None and plan.limit else total
+            if self.progress.total is None:  # known once the source has been opened (the synthetic one)
+                total = plan.source.rows_total
+                self.progress.total = min(total, plan.limit) if total is not None and plan.limit else total
             table = _filtered(table, plan)
             if table.num_rows:
                 yield table

@@ -15,25 +15,17 @@ import typer
 
 from aitrader import runtime
 from aitrader.bus import Consumer, ConsumerConfig, Delivery, Producer
+from aitrader.cli._output import EXIT_USAGE, fail
 from aitrader.contracts import Tick, TickStreamMessage, decode_json, encode_json, from_fields, stream_key
 from aitrader.contracts.registry import message_type_for
 from aitrader.devstack.stack import stack_urls
-from aitrader.errors import AITraderError, ConfigurationError, DecodeError
+from aitrader.errors import AITraderError, DecodeError
 from aitrader.settings import CommonSettings, load_settings
 
 
 def _bus_settings() -> tuple[str, str]:
     """(redis_url, stream_prefix) of the stack: REDIS_URL when set, else the running `aitrader up` stack."""
-    settings = load_settings(CommonSettings)
-    redis_url = stack_urls().redis_url
-    if redis_url is None:
-        raise ConfigurationError("REDIS_URL is not set and no stack is running: run `aitrader up` or set REDIS_URL")
-    return redis_url, settings.stream_prefix
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+    return stack_urls().require_redis_url(), load_settings(CommonSettings).stream_prefix
 
 
 def _entry_as_json(entry_id: bytes, fields: dict[bytes, bytes], message_type: Any) -> dict[str, Any]:
@@ -146,7 +138,7 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             pass
         except AITraderError as e:
-            _fail(str(e))
+            raise fail(str(e)) from e
 
     @app.command()
     def publish(
@@ -161,9 +153,9 @@ def register(app: typer.Typer) -> None:
         try:
             entry_id = runtime.run(_publish(stream, text, raw))
         except DecodeError as e:
-            _fail(f"not a valid message for stream {stream!r}: {e}", code=2)
+            raise fail(f"not a valid message for stream {stream!r}: {e}", code=EXIT_USAGE) from e
         except AITraderError as e:
-            _fail(str(e))
+            raise fail(str(e)) from e
         typer.echo(entry_id.decode())
 
     @app.command()
@@ -174,7 +166,7 @@ def register(app: typer.Typer) -> None:
         try:
             result = runtime.run(_round_trip())
         except (AITraderError, TimeoutError) as e:
-            _fail(f"demo failed: {e}")
+            raise fail(f"demo failed: {e}") from e
         verdict = "intact" if result["intact"] else "CORRUPTED"
         typer.echo(
             f"bus round trip: tick DEMO -> {result['stream']} -> consumer group 'demo': {verdict} "

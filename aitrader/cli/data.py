@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aitrader.cli._output import EXIT_USAGE, fail
 from aitrader.errors import AITraderError
 
 data_app = typer.Typer(help="Market data: the synthetic sample day.", no_args_is_help=True)
@@ -25,11 +26,6 @@ _TERMINAL = {"finished", "stopped", "failed"}
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
     app.command(help="Replay a tick file (CSV, Parquet, .kite) through the running tick_replay service.")(replay)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
 
 
 @data_app.command("sample")
@@ -45,7 +41,7 @@ def sample(
     try:
         files = write_sample_day(directory, MarketConfig(seed=seed, ticks_target=ticks))
     except (AITraderError, ValueError) as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     elapsed = time.perf_counter() - started
     typer.echo(
         f"wrote {files.tick_count:,} ticks of {files.instrument_count} instruments and {files.label_count} "
@@ -89,7 +85,7 @@ def replay(
     import httpx
 
     if (path is None) == (not synthetic):
-        raise _fail("give a tick file, or --synthetic, but not both", code=2)
+        raise fail("give a tick file, or --synthetic, but not both", code=EXIT_USAGE)
     body: dict[str, Any] = {"skip_bad": skip_bad}
     if path is not None:
         body["path"] = str(path.expanduser().resolve())
@@ -109,9 +105,9 @@ def replay(
         try:
             started = client.post("/replay", json=body)
         except httpx.TransportError as e:
-            raise _fail(f"tick_replay is not answering at {url} ({e}): start it with `aitrader up`") from e
+            raise fail(f"tick_replay is not answering at {url} ({e}): start it with `aitrader up`") from e
         if started.status_code != 202:
-            raise _fail(f"tick_replay refused the replay ({started.status_code}): {_detail(started)}")
+            raise fail(f"tick_replay refused the replay ({started.status_code}): {_detail(started)}")
         progress = started.json()
         typer.echo(f"replay {progress['replay_id']}: {progress['source']} -> {', '.join(progress['streams'])}")
         if detach:
@@ -131,7 +127,7 @@ def _speed(text: str) -> float:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise _fail(f"--speed must be a number > 0 or 'max', was {text!r}", code=2)
+        raise fail(f"--speed must be a number > 0 or 'max', was {text!r}", code=EXIT_USAGE)
     return value
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aitrader.cli._output import fail
 from aitrader.errors import AITraderError
 
 _POLL_S = 0.25
@@ -39,14 +40,12 @@ def market(
         urls = stack_urls()
         redis_url, database_url = urls.require_redis_url(), urls.database_url
     except AITraderError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from e
+        raise fail(str(e)) from e
     prefix = load_settings(CommonSettings).stream_prefix
     try:
         replay = httpx.get(f"{tick_replay_url()}/replay", timeout=10).json()
     except httpx.HTTPError as e:
-        typer.secho(f"error: tick_replay is not answering ({e}): start it with `aitrader up`", err=True, fg="red")
-        raise typer.Exit(1) from e
+        raise fail(f"tick_replay is not answering ({e}): start it with `aitrader up`") from e
     client = redis.Redis.from_url(redis_url)
     key = stream_key(BOOK, prefix)
     latest: dict[str, BookUpdate] = {}

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from aitrader.cli._output import EXIT_FAILED, fail
 from aitrader.errors import AITraderError
 
 EXIT_OK = 0
-EXIT_FAILED = 1
 
 
 def register(app: typer.Typer) -> None:
@@ -27,13 +27,6 @@ def register(app: typer.Typer) -> None:
     app.command(help="Migrate the database (DATABASE_URL, else the running stack's) to the newest revision.")(migrate)
 
 
-def _fail(message: str) -> typer.Exit:
-    from aitrader.devstack.state import redact
-
-    typer.echo(f"error: {redact(message)}", err=True)
-    return typer.Exit(EXIT_FAILED)
-
-
 def _settings() -> Any:
     from aitrader.devstack.settings import DevstackSettings
     from aitrader.settings import load_settings
@@ -41,7 +34,7 @@ def _settings() -> Any:
     try:
         return load_settings(DevstackSettings)
     except AITraderError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
 
 
 def up(
@@ -54,11 +47,11 @@ def up(
 
     settings = _settings()
     if infra_only and services:
-        raise _fail("--infra-only starts no services, but services were named: " + ", ".join(services))
+        raise fail("--infra-only starts no services, but services were named: " + ", ".join(services))
     try:
         result = start_stack(settings, services or [], infra_only=infra_only)
     except AITraderError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     if result.cleaned_up:
         typer.echo(f"stopped {len(result.cleaned_up)} leftover process(es) of an earlier run")
     if result.already_running:
@@ -85,9 +78,9 @@ def down() -> None:
     try:
         result = stop_stack(settings)
     except AITraderError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     if result.survivors:
-        raise _fail("these processes would not stop: " + ", ".join(map(str, result.survivors)))
+        raise fail("these processes would not stop: " + ", ".join(map(str, result.survivors)))
     if not result.was_running:
         typer.echo("stack is not running")
         return
@@ -105,7 +98,7 @@ def status(
     try:
         state = read_state(paths.state_file)
     except AITraderError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     healthy = state is not None and stack_healthy(state)
     if as_json:
         document: dict[str, Any] = {"home": str(paths.home), "running": False, "healthy": False, "components": []}
@@ -142,10 +135,10 @@ def logs(
     paths = _settings().paths()
     known = ["supervisor", "postgres", "redis", *service_names()]
     if name not in known and not paths.log_path(name).is_file():
-        raise _fail(f"no component named {name!r}, known components: {', '.join(known)}")
+        raise fail(f"no component named {name!r}, known components: {', '.join(known)}")
     path = paths.log_path(name)
     if not path.is_file():
-        raise _fail(f"no log for {name} yet at {path}: has the stack been started here (AITRADER_HOME)?")
+        raise fail(f"no log for {name} yet at {path}: has the stack been started here (AITRADER_HOME)?")
     with path.open("rb") as f:
         for line in _last_lines(f, lines):
             typer.echo(line)
@@ -164,7 +157,7 @@ def migrate() -> None:
     try:
         url = stack_urls(settings.paths().home).require_database_url()
     except AITraderError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     from aitrader.db.migrations import current, head, upgrade
 
     try:
@@ -172,10 +165,10 @@ def migrate() -> None:
         revision = current(url)
         newest = head()
     except AITraderError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     except Exception as e:  # alembic and the drivers raise many types; each is reported the same way
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e).strip() else ""
-        raise _fail(f"migrating {url} failed: {e.__class__.__name__}: {reason}") from e
+        raise fail(f"migrating {url} failed: {e.__class__.__name__}: {reason}") from e
     from aitrader.devstack.state import redact
 
     typer.echo(f"database {redact(url)} is at revision {revision} (head {newest})")

@@ -48,15 +48,13 @@ class StackUrls(NamedTuple):
     def require_database_url(self) -> str:
         if self.database_url is None:
             raise ConfigurationError(
-                "DATABASE_URL is not set and no local stack is running: run `aitrader up` or set DATABASE_URL"
+                "DATABASE_URL is not set and no stack is running: run `aitrader up` or set DATABASE_URL"
             )
         return self.database_url
 
     def require_redis_url(self) -> str:
         if self.redis_url is None:
-            raise ConfigurationError(
-                "REDIS_URL is not set and no local stack is running: run `aitrader up` or set REDIS_URL"
-            )
+            raise ConfigurationError("REDIS_URL is not set and no stack is running: run `aitrader up` or set REDIS_URL")
         return self.redis_url
 
 

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -89,9 +90,9 @@ class TickFile:
         self.problems: list[str] = []
         self._next_seq: dict[str, int] = {}
 
-    @property
+    @cached_property
     def rows_total(self) -> int | None:
-        """Rows in the file when known without reading it (Parquet); ``None`` for CSV."""
+        """Rows in the file when known without reading it (Parquet's footer); ``None`` for CSV."""
         if self.format == "parquet":
             return int(pq.ParquetFile(self.path).metadata.num_rows)
         return None
