@@ -3,12 +3,14 @@
 //! Wire rules, as msgspec writes them: a message is a map whose first key `msg` names its type and whose
 //! second key `v` is the schema version; every field follows in declaration order, defaults included;
 //! unsigned integers take their smallest msgpack form, floats are float64, `None` is nil. A depth level is
-//! an array `[price, qty, orders]`.
+//! an array `[price, qty, orders]`. A `dict[str, float]` keeps its insertion order on the wire, so it is
+//! mirrored as a `Vec` of pairs written as a map (see [`ordered_map`]).
 
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const TICK_TAG: &str = "tick";
+pub const SIGNAL_TAG: &str = "signal";
 
 /// One price level of a book side: `[price, qty, orders]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,71 @@ pub struct Tick {
     pub depth: Option<Depth>,
 }
 
+/// A detected pattern (`aitrader.contracts.Signal`); `msg` is always `"signal"`, `side` is 1 (buy) or -1
+/// (sell), `score` lies in [-1, 1] and `features` keeps the order its entries were added in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub msg: String,
+    pub v: u32,
+    pub id: String,
+    pub ts_ns: u64,
+    pub tick_ts_ns: u64,
+    pub symbol: String,
+    pub venue: String,
+    pub pattern: String,
+    pub side: i8,
+    pub score: f64,
+    pub price: f64,
+    #[serde(with = "ordered_map")]
+    pub features: Vec<(String, f64)>,
+}
+
+/// `Vec<(String, V)>` as a map, entries in vector order: msgspec writes a `dict` in insertion order, and
+/// decoding keeps the order of the bytes (a duplicated key stays duplicated, as the bytes had it).
+pub mod ordered_map {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, V: Serialize>(
+        entries: &[(String, V)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(entries.len()))?;
+        for (key, value) in entries {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, V)>, D::Error> {
+        struct Entries<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
+            type Value = Vec<(String, V)>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a map with string keys")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(1024));
+                while let Some(entry) = access.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(entries)
+            }
+        }
+
+        deserializer.deserialize_map(Entries(PhantomData))
+    }
+}
+
 /// The msgpack bytes of a message, as field `d` of a stream entry carries them.
 pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
     rmp_serde::to_vec_named(message)
@@ -56,17 +123,55 @@ mod tests {
     use std::path::PathBuf;
 
     fn golden(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../tests/golden").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../tests/golden")
+            .join(name)
     }
 
     #[test]
     fn the_golden_tick_decodes_to_its_json_and_encodes_to_the_same_bytes() {
         let bytes = std::fs::read(golden("tick.msgpack")).unwrap();
         let tick: Tick = decode(&bytes).unwrap();
-        let json: Tick = serde_json::from_str(&std::fs::read_to_string(golden("tick.json")).unwrap()).unwrap();
+        let json: Tick =
+            serde_json::from_str(&std::fs::read_to_string(golden("tick.json")).unwrap()).unwrap();
 
         assert_eq!(tick, json);
         assert_eq!(tick.msg, TICK_TAG);
         assert_eq!(encode(&tick).unwrap(), bytes);
+    }
+
+    #[test]
+    fn the_golden_signal_decodes_to_its_json_and_encodes_to_the_same_bytes() {
+        let bytes = std::fs::read(golden("signal.msgpack")).unwrap();
+        let signal: Signal = decode(&bytes).unwrap();
+        let json: Signal =
+            serde_json::from_str(&std::fs::read_to_string(golden("signal.json")).unwrap()).unwrap();
+
+        assert_eq!(signal, json);
+        assert_eq!((signal.msg.as_str(), signal.side), (SIGNAL_TAG, -1));
+        let keys: Vec<&str> = signal
+            .features
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .collect();
+        assert_eq!(keys, ["return_bps", "sigma_multiple", "volume_ratio"]);
+        assert_eq!(encode(&signal).unwrap(), bytes);
+    }
+
+    #[test]
+    fn features_keep_their_order_and_an_empty_map_is_a_map() {
+        let mut signal: Signal = decode(&std::fs::read(golden("signal.msgpack")).unwrap()).unwrap();
+        signal.features = vec![("z".to_owned(), 1.0), ("a".to_owned(), -2.5)];
+        let again: Signal = decode(&encode(&signal).unwrap()).unwrap();
+        assert_eq!(again.features, signal.features);
+
+        signal.features.clear();
+        let bytes = encode(&signal).unwrap();
+        assert_eq!(
+            bytes[bytes.len() - 1],
+            0x80,
+            "features is written as an empty fixmap"
+        );
+        assert_eq!(decode::<Signal>(&bytes).unwrap(), signal);
     }
 }

@@ -4,4 +4,5 @@
 //! is byte for byte what the Python side (msgspec) writes; the golden vectors in `tests/golden/` prove it.
 
 pub mod contracts;
+pub mod tickfile;
 pub mod ticks;
