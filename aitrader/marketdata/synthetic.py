@@ -18,13 +18,17 @@ The model, per instrument, on a one-second grid of the 09:15-15:30 IST session (
 * **Book and trades:** a spread of 1-3 ticks (wider when volatility is high) around the latent price, five levels
   per side one tick apart (sometimes two), lognormal queues, order counts >= 1; every tick is a trade at the
   bid, at the ask, or (rarely, when the spread allows) inside.
+* **VWAP deviations** are planted last, once the rest of the latent price is known: the session VWAP is
+  approximated on the one-second grid (the latent price weighted by the expected traded quantity of each
+  second), and the episode's offset is sized so that price over that VWAP reaches the planted deviation,
+  holds it, and then comes back to the VWAP.
 * **The future** on one cash symbol trades at ``cash x (1 + carry) x exp(spread)``, the spread an
   Ornstein-Uhlenbeck process in log terms, so the pair's basis is stationary apart from the injected
   spread-widening episodes.
 
 Patterns never overlap within a symbol (nor with the pair episodes of its future) and stay 20 minutes clear
 of the open and 30 minutes clear of the close. Their sizes are in units of the local volatility, so a burst
-is always "several sigma", whatever the regime.
+is always "several sigma", whatever the regime; a VWAP deviation's is in basis points off the session VWAP.
 
 Every random draw comes from ``numpy.random.default_rng`` seeded by a :class:`numpy.random.SeedSequence` keyed on
 ``(seed, exchange_token)``, so a symbol's day depends only on the seed and its own tick budget, never on which
@@ -66,6 +70,7 @@ class PatternKind(StrEnum):
     BOOK_IMBALANCE = "book_imbalance"
     BREAKOUT = "breakout"
     PAIR_SPREAD = "pair_spread"
+    VWAP_DEVIATION = "vwap_deviation"
 
 
 class _Listing(NamedTuple):
@@ -165,13 +170,20 @@ _PHASES: Final = {
     PatternKind.BOOK_IMBALANCE: ((10, 60), (20, 40), (2.5, 3.5)),
     PatternKind.BREAKOUT: ((180, 360), (20, 60), (6.0, 9.0)),
     PatternKind.PAIR_SPREAD: ((20, 45), (30, 90), (5.0, 7.0)),
+    PatternKind.VWAP_DEVIATION: ((60, 180), (60, 120), (90.0, 150.0)),
 }
+_VWAP_CROSSING: Final = 1.0 / 3.0
+"""A VWAP deviation starting more than this fraction of its size off the VWAP is planted on the other side,
+so the price always crosses into the deviation rather than starting in it."""
+_VWAP_REFINEMENTS: Final = 3
 
 
 def _slot_seconds(kind: PatternKind, first: int, second: int) -> int:
     """How long an episode keeps its symbol busy, follow-through included."""
     if kind in (PatternKind.MEAN_REVERSION, PatternKind.PAIR_SPREAD):
         return first + 4 * second
+    if kind is PatternKind.VWAP_DEVIATION:
+        return 2 * first + second
     return first + second
 
 
@@ -285,10 +297,14 @@ LABEL_SCHEMA: Final = pa.schema(
         pa.field("detail", pa.string(), nullable=False),
     ]
 )
-"""The labels table. ``magnitude`` is the planted move in basis points (log), or the peak spread z for
-pair_spread. ``detail`` is ``;``-separated ``key=value`` facts (mean_reversion ``peak_ns``; book_imbalance
-``queue_ratio``, ``move_end_ns``; breakout ``break_ns``, ``range_low``, ``range_high``), or for pair_spread the
-cash leg's symbol. ``direction`` is the planted move's sign: for mean_reversion, the excursion's."""
+"""The labels table. ``magnitude`` is the planted move in basis points (log), the peak spread z for
+pair_spread, or the planted distance from the session VWAP in basis points (log) for vwap_deviation.
+``detail`` is ``;``-separated ``key=value`` facts (mean_reversion ``peak_ns``; book_imbalance ``queue_ratio``,
+``move_end_ns``; breakout ``break_ns``, ``range_low``, ``range_high``; vwap_deviation ``hold_ns``, when the
+deviation is reached, ``vwap``, the approximate session VWAP then, and ``start_bps``, the price's signed
+distance from it at the start), or for pair_spread the cash leg's symbol. ``direction`` is the planted move's
+sign: for mean_reversion, the excursion's; for vwap_deviation, the deviation's (+1: above the VWAP). A label
+spans the episode, or for book_imbalance its imbalance and for vwap_deviation its ramp and hold."""
 
 SYNTHETIC_TICK_SCHEMA: Final = pa.schema([*TICK_SCHEMA, *(pa.field(name, depth_type(name)) for name in DEPTH_COLUMNS)])
 """The canonical layout with all 30 depth columns, as :attr:`SyntheticDay.ticks` holds it."""
@@ -481,7 +497,10 @@ class _Context:
 class _Episode:
     """One planted pattern. ``first`` and ``second`` are phase lengths in seconds: the burst (and nothing);
     the push and the decay's time constant; the imbalance and the follow-through; the consolidation and the
-    break; the basis's rise and its decay's time constant. ``strength`` is in local sigmas (z for the pair)."""
+    break; the basis's rise and its decay's time constant; the VWAP deviation's ramp (and its return) and
+    hold. ``strength`` is in local sigmas (z for the pair, basis points for the VWAP deviation). ``vwap`` and
+    ``lead`` (log, signed) are the VWAP deviation's approximate VWAP at the hold and distance from it at the
+    start."""
 
     kind: PatternKind
     direction: int
@@ -491,6 +510,8 @@ class _Episode:
     queue_ratio: float
     start: int = 0
     move: float = 0.0
+    vwap: float = 0.0
+    lead: float = 0.0
 
     @property
     def slot(self) -> int:
@@ -574,6 +595,7 @@ def _cash_day(
         if episode.kind is PatternKind.MEAN_REVERSION:
             _anchor(noise, seconds, episode)
     log_price = math.log(listing.price) + noise + np.interp(seconds, _GRID, context.offset)
+    log_price, planted = _plant_vwap_deviations(context, seconds, log_price, planted)
     scales = _Scales(
         trade=_TRADE_NOTIONAL / listing.price,
         queue=_QUEUE_NOTIONAL / listing.price,
@@ -714,6 +736,8 @@ def _plant(context: _Context, episode: _Episode, sigma: float) -> _Episode:
     start, first, second, direction = episode.start, episode.first, episode.second, episode.direction
     if episode.kind is PatternKind.PAIR_SPREAD:
         return replace(episode, move=episode.strength)
+    if episode.kind is PatternKind.VWAP_DEVIATION:
+        return episode  # sized against the VWAP once the rest of the price is known: _plant_vwap_deviations
     local = max(sigma, float(context.volatility[start : start + episode.slot].max()))
     if episode.kind is PatternKind.MOMENTUM_BURST:
         move = direction * episode.strength * local * math.sqrt(first)
@@ -741,6 +765,68 @@ def _plant(context: _Context, episode: _Episode, sigma: float) -> _Episode:
         context.quantity[breaks : breaks + second] *= 2.5
         context.bias[breaks : breaks + second] += 0.25 * direction
     return replace(episode, move=move)
+
+
+def _session_vwap(grid_log_price: Floats, weight: Floats) -> Floats:
+    """The log session VWAP at each whole second, from a latent log price there and each second's expected
+    traded quantity (the second's price taken as the mean of its ends)."""
+    price = np.exp(grid_log_price)
+    traded = np.cumsum(weight * 0.5 * (price[:-1] + price[1:])) / np.cumsum(weight)
+    vwap: Floats = np.log(np.concatenate((price[:1], traded)))
+    return vwap
+
+
+def _ramp_up(start: int, length: int) -> Floats:
+    """0 until ``start``, then straight up to 1 over ``length`` seconds and 1 afterwards, on the whole-second grid."""
+    shape = np.zeros(SESSION_SECONDS + 1)
+    shape[start : start + length + 1] = np.linspace(0.0, 1.0, length + 1)
+    shape[start + length + 1 :] = 1.0
+    return shape
+
+
+def _plant_vwap_deviations(
+    context: _Context, seconds: Floats, log_price: Floats, episodes: list[_Episode]
+) -> tuple[Floats, list[_Episode]]:
+    """Move the price off its session VWAP by each VWAP deviation's planted size; returns the price and the
+    episodes with direction, move, VWAP and lead filled in.
+
+    An episode ramps the price to its deviation, holds the offset, then brings the price back to the VWAP
+    over another ramp and leaves it there (the price level shifts, as after a burst). The VWAP is that of the
+    latent price on the one-second grid, weighted by each second's expected traded quantity; the offsets are
+    refined a few times, since moving the price moves the VWAP too. Episodes are planted in time order, each
+    on top of the ones before it (a later one never changes an earlier one's VWAP).
+    """
+    planned = sorted((e for e in episodes if e.kind is PatternKind.VWAP_DEVIATION), key=lambda e: e.start)
+    if not planned:
+        return log_price, episodes
+    weight = context.intensity * context.quantity
+    latent = np.interp(_GRID, seconds, log_price)
+    offset = np.zeros(SESSION_SECONDS + 1)
+    settled: dict[int, _Episode] = {}
+    for episode in planned:
+        start, hold = episode.start, episode.start + episode.first
+        back, end = hold + episode.second, episode.start + episode.slot
+        leave = _ramp_up(back, episode.first)
+        away = _ramp_up(start, episode.first) - leave
+        current = latent + offset
+        vwap = _session_vwap(current, weight)
+        lead = float(current[start] - vwap[start])
+        size = episode.strength * 1e-4
+        direction = -int(np.sign(lead)) if abs(lead) > _VWAP_CROSSING * size else episode.direction
+        target = direction * size
+        amplitude = target - float(current[hold] - vwap[hold])
+        for _ in range(_VWAP_REFINEMENTS):
+            vwap = _session_vwap(current + amplitude * away, weight)
+            amplitude += target - float(current[hold] + amplitude - vwap[hold])
+        at_hold = float(vwap[hold])
+        shift = 0.0
+        for _ in range(_VWAP_REFINEMENTS):
+            vwap = _session_vwap(current + amplitude * away + shift * leave, weight)
+            shift -= float(current[end] + shift - vwap[end])
+        offset += amplitude * away + shift * leave
+        settled[start] = replace(episode, direction=direction, move=target, vwap=math.exp(at_hold), lead=lead)
+    shifted: Floats = log_price + np.interp(seconds, _GRID, offset)
+    return shifted, [settled.get(e.start, e) if e.kind is PatternKind.VWAP_DEVIATION else e for e in episodes]
 
 
 def _jumps(rng: np.random.Generator, context: _Context, episodes: list[_Episode], sigma: float) -> None:
@@ -844,7 +930,12 @@ def _labels(symbol: str, episodes: list[_Episode], path: _Path, open_ns: int, pa
         if (episode.kind is PatternKind.PAIR_SPREAD) != bool(pair_leg):
             continue
         start, first, second = episode.start, episode.first, episode.second
-        end = start + (first if episode.kind is PatternKind.BOOK_IMBALANCE else episode.slot)
+        if episode.kind is PatternKind.BOOK_IMBALANCE:
+            end = start + first
+        elif episode.kind is PatternKind.VWAP_DEVIATION:
+            end = start + first + second
+        else:
+            end = start + episode.slot
         magnitude = abs(episode.move) if pair_leg else abs(episode.move) * 1e4
         if episode.kind is PatternKind.MEAN_REVERSION:
             detail = f"peak_ns={at(start + first)}"
@@ -857,6 +948,8 @@ def _labels(symbol: str, episodes: list[_Episode], path: _Path, open_ns: int, pa
                 detail += f";range_low={inside.min():.2f};range_high={inside.max():.2f}"
         elif episode.kind is PatternKind.PAIR_SPREAD:
             detail = pair_leg
+        elif episode.kind is PatternKind.VWAP_DEVIATION:
+            detail = f"hold_ns={at(start + first)};vwap={episode.vwap:.4f};start_bps={episode.lead * 1e4:.2f}"
         else:
             detail = ""
         labels.append(

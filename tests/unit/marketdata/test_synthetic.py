@@ -78,6 +78,17 @@ def _window(data: Series, start_ns: int, end_ns: int) -> np.ndarray:
     return (data["ts_ns"] >= start_ns) & (data["ts_ns"] < end_ns)
 
 
+def _session_vwap(data: Series) -> np.ndarray:
+    """The session VWAP after each tick: sum of ltp x ltq over sum of ltq since the first tick of the day."""
+    return np.cumsum(data["ltp"] * data["ltq"]) / np.cumsum(data["ltq"])
+
+
+def _vwap_bps(data: Series, vwap: np.ndarray, ts_ns: int) -> float:
+    """The last price's distance from the session VWAP, in basis points, as of the last tick at or before ``ts_ns``."""
+    index = max(int(np.searchsorted(data["ts_ns"], ts_ns, side="right")) - 1, 0)
+    return float((data["ltp"][index] / vwap[index] - 1.0) * 1e4)
+
+
 def test_same_seed_gives_identical_tables_and_parquet_bytes(day: SyntheticDay, tmp_path: Path) -> None:
     again = generate_market(CONFIG)
     first = write_sample_day(tmp_path / "first", CONFIG)
@@ -188,7 +199,7 @@ def test_every_pattern_kind_is_labelled_clear_of_the_open_close_and_each_other(d
 
     assert kinds == {str(kind) for kind in PatternKind}
     counts = {(label["symbol"], label["kind"]) for label in labels}
-    assert len(labels) == 3 * 4 * 2 + 2 == len(counts) * 2
+    assert len(labels) == 3 * 5 * 2 + 2 == len(counts) * 2
     for symbol in {str(label["symbol"]) for label in labels}:
         own = sorted((label for label in labels if label["symbol"] == symbol), key=lambda label: label["start_ns"])
         for earlier, later in pairwise(own):
@@ -305,6 +316,48 @@ def test_pair_spread_z_is_large_at_episodes_and_reverts(day: SyntheticDay, serie
     assert lag_one < 0.5
 
 
+def test_vwap_deviation_crosses_away_from_the_realized_session_vwap_holds_and_comes_back(
+    day: SyntheticDay, series: dict[str, Series]
+) -> None:
+    vwaps = {symbol: _session_vwap(data) for symbol, data in series.items()}
+    for label in _labels(day, PatternKind.VWAP_DEVIATION):
+        data, vwap = series[str(label["symbol"])], vwaps[str(label["symbol"])]
+        detail = _detail(label)
+        start, hold, end = int(label["start_ns"]), int(detail["hold_ns"]), int(label["end_ns"])
+        back = end + (hold - start)  # the return to the VWAP takes as long as the ramp away from it
+        at_hold = int(np.searchsorted(data["ts_ns"], hold, side="right")) - 1
+        held = label["direction"] * (data["ltp"] / vwap - 1.0)[_window(data, hold, end)] * 1e4
+
+        assert start < hold < end, label
+        assert label["direction"] in (-1, 1) and 90 <= float(label["magnitude"]) <= 150, label
+        assert abs(vwap[at_hold] / detail["vwap"] - 1.0) * 1e4 < 4, (label, vwap[at_hold])
+        assert abs(_vwap_bps(data, vwap, start) - detail["start_bps"]) < 5, label
+        assert label["direction"] * _vwap_bps(data, vwap, start) < 60, label
+        assert label["direction"] * _vwap_bps(data, vwap, hold) > 0.8 * float(label["magnitude"]), label
+        assert held.size >= 3 and np.median(held) > 60, (label, np.median(held))
+        assert abs(_vwap_bps(data, vwap, back)) < 20, label
+
+
+@pytest.mark.slow
+def test_every_vwap_deviation_of_the_default_day_crosses_sixty_bps_off_the_realized_vwap() -> None:
+    day = generate_market(MarketConfig())
+    labels = day.labels.filter(pc.equal(day.labels.column("kind"), str(PatternKind.VWAP_DEVIATION))).to_pylist()
+
+    assert len(labels) == 3 * len(MarketConfig().cash_symbols)
+    for symbol in {str(label["symbol"]) for label in labels}:
+        rows = day.ticks.filter(pc.equal(day.ticks.column("symbol"), symbol))
+        data = {name: rows.column(name).to_numpy() for name in ("ts_ns", "ltp", "ltq")}
+        vwap = _session_vwap(data)
+        for label in (label for label in labels if label["symbol"] == symbol):
+            detail = _detail(label)
+            at_hold = int(np.searchsorted(data["ts_ns"], int(detail["hold_ns"]), side="right")) - 1
+
+            assert abs(vwap[at_hold] / detail["vwap"] - 1.0) * 1e4 < 3, (label, vwap[at_hold])
+            # Not yet 60 bps off on the planted side (a price already far off starts on the other side).
+            assert label["direction"] * _vwap_bps(data, vwap, int(label["start_ns"])) < 60, label
+            assert label["direction"] * _vwap_bps(data, vwap, int(detail["hold_ns"])) >= 60, label
+
+
 def test_instruments_are_nse_equities_and_a_near_month_future_closing_at_the_last_price(
     day: SyntheticDay, series: dict[str, Series]
 ) -> None:
@@ -328,7 +381,7 @@ def test_written_files_follow_the_tick_file_layout_and_read_back_equal(day: Synt
     files = write_sample_day(tmp_path / "day", CONFIG)
     parquet = pq.ParquetFile(files.ticks_path)
 
-    assert (files.tick_count, files.label_count, files.instrument_count) == (80_000, 26, 4)
+    assert (files.tick_count, files.label_count, files.instrument_count) == (80_000, 32, 4)
     assert parquet.schema_arrow.equals(FILE_TICK_SCHEMA)
     assert all(parquet.metadata.row_group(i).num_rows <= ROW_GROUP_SIZE for i in range(parquet.num_row_groups))
     assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
