@@ -71,10 +71,7 @@ pub mod ordered_map {
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, V: Serialize>(
-        entries: &[(String, V)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, V: Serialize>(entries: &[(String, V)], serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(entries.len()))?;
         for (key, value) in entries {
             map.serialize_entry(key, value)?;
@@ -107,6 +104,29 @@ pub mod ordered_map {
     }
 }
 
+/// The longest signal id the contract accepts (`Identifier`: 1 to 64 characters).
+pub const MAX_ID_LENGTH: usize = 64;
+
+/// A signal's id, as `pattern_engine.engine.signal_id` makes it: `SYMBOL-TICKTS-PATTERN`, or when that is
+/// longer than [`MAX_ID_LENGTH`], `sig-` and the hex BLAKE2b-128 digest of it. Deterministic, so a signal made
+/// twice (a redelivered tick) is recognisable downstream.
+pub fn signal_id(symbol: &str, tick_ts_ns: i64, pattern: &str) -> String {
+    use blake2::digest::{Update, VariableOutput};
+
+    let readable = format!("{symbol}-{tick_ts_ns}-{pattern}");
+    if readable.len() <= MAX_ID_LENGTH {
+        return readable;
+    }
+    let mut digest = [0u8; 16];
+    let mut hasher = blake2::Blake2bVar::new(digest.len()).expect("16 bytes is a BLAKE2b output size");
+    hasher.update(readable.as_bytes());
+    hasher
+        .finalize_variable(&mut digest)
+        .expect("the buffer has the output size");
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sig-{hex}")
+}
+
 /// The msgpack bytes of a message, as field `d` of a stream entry carries them.
 pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
     rmp_serde::to_vec_named(message)
@@ -129,11 +149,18 @@ mod tests {
     }
 
     #[test]
+    fn signal_ids_are_readable_when_short_and_a_digest_when_long() {
+        assert_eq!(signal_id("INFY", 17, "breakout"), "INFY-17-breakout");
+        // hashlib.blake2b(b"XXX...-1763696700000000000-momentum_burst", digest_size=16).hexdigest()
+        let long = signal_id(&"X".repeat(60), 1_763_696_700_000_000_000, "momentum_burst");
+        assert_eq!(long, "sig-6d5442276a39de1714ad28a127358492");
+    }
+
+    #[test]
     fn the_golden_tick_decodes_to_its_json_and_encodes_to_the_same_bytes() {
         let bytes = std::fs::read(golden("tick.msgpack")).unwrap();
         let tick: Tick = decode(&bytes).unwrap();
-        let json: Tick =
-            serde_json::from_str(&std::fs::read_to_string(golden("tick.json")).unwrap()).unwrap();
+        let json: Tick = serde_json::from_str(&std::fs::read_to_string(golden("tick.json")).unwrap()).unwrap();
 
         assert_eq!(tick, json);
         assert_eq!(tick.msg, TICK_TAG);
@@ -144,16 +171,11 @@ mod tests {
     fn the_golden_signal_decodes_to_its_json_and_encodes_to_the_same_bytes() {
         let bytes = std::fs::read(golden("signal.msgpack")).unwrap();
         let signal: Signal = decode(&bytes).unwrap();
-        let json: Signal =
-            serde_json::from_str(&std::fs::read_to_string(golden("signal.json")).unwrap()).unwrap();
+        let json: Signal = serde_json::from_str(&std::fs::read_to_string(golden("signal.json")).unwrap()).unwrap();
 
         assert_eq!(signal, json);
         assert_eq!((signal.msg.as_str(), signal.side), (SIGNAL_TAG, -1));
-        let keys: Vec<&str> = signal
-            .features
-            .iter()
-            .map(|(key, _)| key.as_str())
-            .collect();
+        let keys: Vec<&str> = signal.features.iter().map(|(key, _)| key.as_str()).collect();
         assert_eq!(keys, ["return_bps", "sigma_multiple", "volume_ratio"]);
         assert_eq!(encode(&signal).unwrap(), bytes);
     }
@@ -167,11 +189,7 @@ mod tests {
 
         signal.features.clear();
         let bytes = encode(&signal).unwrap();
-        assert_eq!(
-            bytes[bytes.len() - 1],
-            0x80,
-            "features is written as an empty fixmap"
-        );
+        assert_eq!(bytes[bytes.len() - 1], 0x80, "features is written as an empty fixmap");
         assert_eq!(decode::<Signal>(&bytes).unwrap(), signal);
     }
 }

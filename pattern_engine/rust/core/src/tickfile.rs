@@ -38,9 +38,7 @@ use thiserror::Error;
 use crate::ticks::DEPTH_LEVELS;
 
 pub const REQUIRED_COLUMNS: [&str; 3] = ["timestamp", "symbol", "ltp"];
-pub const OPTIONAL_COLUMNS: [&str; 8] = [
-    "venue", "seq", "ltq", "volume", "bid", "ask", "bid_qty", "ask_qty",
-];
+pub const OPTIONAL_COLUMNS: [&str; 8] = ["venue", "seq", "ltq", "volume", "bid", "ask", "bid_qty", "ask_qty"];
 const SIDES: [&str; 2] = ["bid", "ask"];
 const DEPTH_FIELDS: [&str; 3] = ["price", "qty", "orders"];
 /// How many unreadable rows are described in [`TickFile::problems`]; the rest are only counted.
@@ -56,10 +54,7 @@ pub enum TickFileError {
     #[error("batch_rows must be > 0, was 0")]
     BatchRows,
     #[error("{path}: cannot read the file: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: the file is empty, expected a header line")]
     Empty { path: PathBuf },
     #[error("{path}: missing required column(s) {}; the columns were {}", .missing.join(", "), .columns.join(", "))]
@@ -116,9 +111,7 @@ impl FileFormat {
         } else if name.ends_with(".csv.gz") {
             Ok(Self::Csv { gzip: true })
         } else {
-            Err(TickFileError::UnknownFormat {
-                path: path.to_owned(),
-            })
+            Err(TickFileError::UnknownFormat { path: path.to_owned() })
         }
     }
 }
@@ -265,9 +258,7 @@ impl TickFile {
     pub fn rows_total(&self) -> Option<u64> {
         match &self.source {
             Source::Csv(_) => None,
-            Source::Parquet(source) => {
-                u64::try_from(source.reader.metadata().file_metadata().num_rows()).ok()
-            }
+            Source::Parquet(source) => u64::try_from(source.reader.metadata().file_metadata().num_rows()).ok(),
         }
     }
 
@@ -291,18 +282,13 @@ impl TickFile {
     pub fn next_batch(&mut self) -> Result<Option<TickBatch>, TickFileError> {
         let mut bad = Vec::new();
         let batch = match &mut self.source {
-            Source::Csv(source) => {
-                source.next_batch(&self.path, self.batch_rows, &mut self.symbols, &mut bad)?
-            }
-            Source::Parquet(source) => {
-                source.next_batch(&self.path, self.batch_rows, &mut self.symbols, &mut bad)?
-            }
+            Source::Csv(source) => source.next_batch(&self.path, self.batch_rows, &mut self.symbols, &mut bad)?,
+            Source::Parquet(source) => source.next_batch(&self.path, self.batch_rows, &mut self.symbols, &mut bad)?,
         };
         for problem in bad {
             self.unreadable += 1;
             if self.problems.len() < PROBLEMS_KEPT {
-                self.problems
-                    .push(format!("{}:{problem}", self.path.display()));
+                self.problems.push(format!("{}:{problem}", self.path.display()));
             }
         }
         Ok(batch)
@@ -348,11 +334,7 @@ fn check_columns(path: &Path, columns: &[String]) -> Result<(), TickFileError> {
             columns: columns.to_vec(),
         });
     }
-    let mut unknown: Vec<String> = columns
-        .iter()
-        .filter(|name| !is_known(name))
-        .cloned()
-        .collect();
+    let mut unknown: Vec<String> = columns.iter().filter(|name| !is_known(name)).cloned().collect();
     if !unknown.is_empty() {
         unknown.sort();
         unknown.dedup();
@@ -454,24 +436,17 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
             .parse::<i64>()
             .map_err(|_| format!("timestamp does not fit in 64-bit nanoseconds, was {text}"));
     }
-    parse_iso(text)
-        .ok_or_else(|| format!("timestamp is neither ISO-8601 nor epoch nanoseconds, was {text:?}"))
+    parse_iso(text).ok_or_else(|| format!("timestamp is neither ISO-8601 nor epoch nanoseconds, was {text:?}"))
 }
 
 fn parse_iso(text: &str) -> Option<i64> {
     let split = text.find(['T', ' '])?;
     let (date, rest) = (&text[..split], &text[split + 1..]);
     let date = match date.len() {
-        10 if date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-' => NaiveDate::from_ymd_opt(
-            number(&date[..4])?,
-            number(&date[5..7])?,
-            number(&date[8..])?,
-        ),
-        8 => NaiveDate::from_ymd_opt(
-            number(&date[..4])?,
-            number(&date[4..6])?,
-            number(&date[6..])?,
-        ),
+        10 if date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-' => {
+            NaiveDate::from_ymd_opt(number(&date[..4])?, number(&date[5..7])?, number(&date[8..])?)
+        }
+        8 => NaiveDate::from_ymd_opt(number(&date[..4])?, number(&date[4..6])?, number(&date[6..])?),
         _ => None,
     }?;
     // The time: [0-9:]+, then an optional fraction, then an optional zone.
@@ -494,9 +469,7 @@ fn parse_iso(text: &str) -> Option<i64> {
     let time = NaiveTime::from_hms_opt(field(0)?, field(1)?, field(2)?)?;
     let mut fraction = 0i64;
     if let Some(after) = rest.strip_prefix('.') {
-        let end = after
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(after.len());
+        let end = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
         if end == 0 || end > 9 {
             return None;
         }
@@ -597,9 +570,7 @@ impl CsvSource {
             })?
             .clone();
         if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-            return Err(TickFileError::Empty {
-                path: path.to_owned(),
-            });
+            return Err(TickFileError::Empty { path: path.to_owned() });
         }
         let names: Vec<String> = header
             .iter()
@@ -615,19 +586,12 @@ impl CsvSource {
                 .into_iter()
                 .flatten(),
         );
-        used.extend(
-            at.levels
-                .iter()
-                .flatten()
-                .flat_map(|&(price, qty)| [price, qty]),
-        );
+        used.extend(at.levels.iter().flatten().flat_map(|&(price, qty)| [price, qty]));
         let checked = names
             .iter()
             .enumerate()
             .filter(|(position, name)| {
-                !used.contains(position)
-                    && name.as_str() != "venue"
-                    && find(name) == Some(*position)
+                !used.contains(position) && name.as_str() != "venue" && find(name) == Some(*position)
             })
             .map(|(position, name)| (position, name.clone(), name.contains("_price_")))
             .collect();
@@ -650,17 +614,14 @@ impl CsvSource {
         let mut batch = TickBatch::with_capacity(batch_rows.min(1 << 16));
         let mut sums = Vec::new();
         while batch.len() < batch_rows {
-            let more = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|source| {
-                    let line = source.position().map_or(0, |position| position.line());
-                    TickFileError::Csv {
-                        path: path.to_owned(),
-                        line,
-                        source,
-                    }
-                })?;
+            let more = self.reader.read_byte_record(&mut self.record).map_err(|source| {
+                let line = source.position().map_or(0, |position| position.line());
+                TickFileError::Csv {
+                    path: path.to_owned(),
+                    line,
+                    source,
+                }
+            })?;
             if !more {
                 break;
             }
@@ -681,26 +642,15 @@ impl CsvSource {
     }
 
     /// Parse the current record and append it to `batch`; nothing is appended when a cell is unreadable.
-    fn row(
-        &self,
-        batch: &mut TickBatch,
-        sums: &mut Vec<DepthSum>,
-        symbols: &mut Symbols,
-    ) -> Result<(), String> {
+    fn row(&self, batch: &mut TickBatch, sums: &mut Vec<DepthSum>, symbols: &mut Symbols) -> Result<(), String> {
         let record = &self.record;
         if record.len() != self.width {
-            return Err(format!(
-                "expected {} fields, was {}",
-                self.width,
-                record.len()
-            ));
+            return Err(format!("expected {} fields, was {}", self.width, record.len()));
         }
         let cell = |position: usize, name: &str| {
             std::str::from_utf8(&record[position]).map_err(|_| format!("{name} is not UTF-8 text"))
         };
-        let optional = |position: Option<usize>, name: &str| {
-            position.map_or(Ok(""), |position| cell(position, name))
-        };
+        let optional = |position: Option<usize>, name: &str| position.map_or(Ok(""), |position| cell(position, name));
         let at = &self.at;
 
         let ts_ns = parse_timestamp(cell(at.timestamp, "timestamp")?)?;
@@ -719,11 +669,7 @@ impl CsvSource {
         for (side, levels) in at.levels.iter().enumerate() {
             for &(price, qty) in levels {
                 let price = parse_price("depth price", cell(price, "depth price")?)?;
-                sum.add(
-                    side,
-                    price,
-                    parse_quantity("depth qty", cell(qty, "depth qty")?)?,
-                );
+                sum.add(side, price, parse_quantity("depth qty", cell(qty, "depth qty")?)?);
             }
         }
         for (position, name, is_price) in &self.checked {
@@ -795,12 +741,7 @@ fn describe(column: &ColumnDescriptor) -> String {
     }
 }
 
-fn plan(
-    path: &Path,
-    column: &ColumnDescriptor,
-    index: usize,
-    role: Role,
-) -> Result<Plan, TickFileError> {
+fn plan(path: &Path, column: &ColumnDescriptor, index: usize, role: Role) -> Result<Plan, TickFileError> {
     let name = column.name().to_owned();
     let wrong = |expected: &str| TickFileError::ColumnType {
         path: path.to_owned(),
@@ -814,16 +755,14 @@ fn plan(
     let logical = column.logical_type_ref();
     let decode = match role {
         Role::Time => match (physical, logical, column.converted_type()) {
-            (PhysicalType::INT64 | PhysicalType::INT32, Some(LogicalType::Timestamp(kind)), _) => {
-                Decode::Time {
-                    ns_per_unit: match kind.unit {
-                        TimeUnit::MILLIS => 1_000_000,
-                        TimeUnit::MICROS => 1_000,
-                        TimeUnit::NANOS => 1,
-                    },
-                    naive: !kind.is_adjusted_to_u_t_c,
-                }
-            }
+            (PhysicalType::INT64 | PhysicalType::INT32, Some(LogicalType::Timestamp(kind)), _) => Decode::Time {
+                ns_per_unit: match kind.unit {
+                    TimeUnit::MILLIS => 1_000_000,
+                    TimeUnit::MICROS => 1_000,
+                    TimeUnit::NANOS => 1,
+                },
+                naive: !kind.is_adjusted_to_u_t_c,
+            },
             (PhysicalType::INT64, None, ConvertedType::TIMESTAMP_MILLIS) => Decode::Time {
                 ns_per_unit: 1_000_000,
                 naive: false,
@@ -832,11 +771,7 @@ fn plan(
                 ns_per_unit: 1_000,
                 naive: false,
             },
-            (
-                PhysicalType::INT64 | PhysicalType::INT32,
-                None | Some(LogicalType::Integer(_)),
-                _,
-            ) => Decode::Time {
+            (PhysicalType::INT64 | PhysicalType::INT32, None | Some(LogicalType::Integer(_)), _) => Decode::Time {
                 ns_per_unit: 1,
                 naive: false,
             },
@@ -845,9 +780,7 @@ fn plan(
             _ => return Err(wrong("timestamps, integers (ns) or ISO-8601 text")),
         },
         Role::Text => match (physical, logical) {
-            (PhysicalType::BYTE_ARRAY, None | Some(LogicalType::String | LogicalType::Enum)) => {
-                Decode::Text
-            }
+            (PhysicalType::BYTE_ARRAY, None | Some(LogicalType::String | LogicalType::Enum)) => Decode::Text,
             _ => return Err(wrong("text")),
         },
         Role::Price => match (physical, logical) {
@@ -855,29 +788,17 @@ fn plan(
             (PhysicalType::INT64 | PhysicalType::INT32, None | Some(LogicalType::Integer(_))) => {
                 Decode::Float { divisor: 1.0 }
             }
-            (PhysicalType::INT64 | PhysicalType::INT32, Some(LogicalType::Decimal(decimal))) => {
-                Decode::Float {
-                    divisor: 10f64.powi(decimal.scale),
-                }
-            }
-            _ => {
-                return Err(wrong(
-                    "numbers (DOUBLE, FLOAT, INT32, INT64 or a decimal of them)",
-                ))
-            }
+            (PhysicalType::INT64 | PhysicalType::INT32, Some(LogicalType::Decimal(decimal))) => Decode::Float {
+                divisor: 10f64.powi(decimal.scale),
+            },
+            _ => return Err(wrong("numbers (DOUBLE, FLOAT, INT32, INT64 or a decimal of them)")),
         },
         _ => match (physical, logical) {
-            (PhysicalType::INT64 | PhysicalType::INT32, None | Some(LogicalType::Integer(_))) => {
-                Decode::Integer
-            }
+            (PhysicalType::INT64 | PhysicalType::INT32, None | Some(LogicalType::Integer(_))) => Decode::Integer,
             _ => return Err(wrong("integers (INT32 or INT64)")),
         },
     };
-    Ok(Plan {
-        index,
-        name,
-        decode,
-    })
+    Ok(Plan { index, name, decode })
 }
 
 /// The columns this reader takes from a Parquet file.
@@ -952,8 +873,7 @@ impl ParquetSource {
         }
         let at = Positions::new(find);
         let plan_of = |index: usize, role: Role| plan(path, &schema.column(index), index, role);
-        let optional =
-            |index: Option<usize>, role: Role| index.map(|index| plan_of(index, role)).transpose();
+        let optional = |index: Option<usize>, role: Role| index.map(|index| plan_of(index, role)).transpose();
         let mut levels: [Vec<(Plan, Plan)>; 2] = Default::default();
         for (side, pairs) in at.levels.iter().enumerate() {
             for &(price, qty) in pairs {
@@ -1004,17 +924,12 @@ impl ParquetSource {
             .reader
             .get_row_group(index)
             .map_err(|e| failed("(all)", e.to_string()))?;
-        let rows = usize::try_from(group.metadata().num_rows())
-            .map_err(|e| failed("(all)", e.to_string()))?;
+        let rows = usize::try_from(group.metadata().num_rows()).map_err(|e| failed("(all)", e.to_string()))?;
         let open = |plan: &Plan| -> Result<Column, TickFileError> {
             let reader = group
                 .get_column_reader(plan.index)
                 .map_err(|e| failed(&plan.name, e.to_string()))?;
-            let max_def = group
-                .metadata()
-                .column(plan.index)
-                .column_descr()
-                .max_def_level();
+            let max_def = group.metadata().column(plan.index).column_descr().max_def_level();
             Ok(Column {
                 name: plan.name.clone(),
                 decode: plan.decode,
@@ -1074,15 +989,7 @@ impl ParquetSource {
                 };
                 let rows = (batch_rows - batch.len()).min(group.remaining);
                 let first_row = self.rows_before + (group.rows - group.remaining) as u64;
-                group.read(
-                    path,
-                    rows,
-                    first_row,
-                    &mut batch,
-                    symbols,
-                    &mut unreadable,
-                    bad,
-                )?;
+                group.read(path, rows, first_row, &mut batch, symbols, &mut unreadable, bad)?;
                 group.remaining -= rows;
             }
             if !unreadable.is_empty() {
@@ -1134,10 +1041,7 @@ impl Group {
         self.ltp
             .floats(rows, &mut batch.ltp)
             .map_err(|e| failed(&self.ltp, e))?;
-        for (column, out) in [
-            (&mut self.bid, &mut batch.bid),
-            (&mut self.ask, &mut batch.ask),
-        ] {
+        for (column, out) in [(&mut self.bid, &mut batch.bid), (&mut self.ask, &mut batch.ask)] {
             match column {
                 Some(column) => column.floats(rows, out).map_err(|e| failed(column, e))?,
                 None => out.resize(start + rows, f64::NAN),
@@ -1163,13 +1067,9 @@ impl Group {
                 for (price, qty) in levels {
                     prices.clear();
                     quantities.clear();
-                    price
-                        .floats(rows, &mut prices)
-                        .map_err(|e| failed(price, e))?;
-                    qty.integers(rows, &mut quantities)
-                        .map_err(|e| failed(qty, e))?;
-                    for (sum, (&price, &qty)) in sums.iter_mut().zip(prices.iter().zip(&quantities))
-                    {
+                    price.floats(rows, &mut prices).map_err(|e| failed(price, e))?;
+                    qty.integers(rows, &mut quantities).map_err(|e| failed(qty, e))?;
+                    for (sum, (&price, &qty)) in sums.iter_mut().zip(prices.iter().zip(&quantities)) {
                         sum.add(side, price, qty);
                     }
                 }
@@ -1221,11 +1121,7 @@ fn read_values<T: DataType>(
     } else {
         let mut values = values.iter();
         for &level in &levels {
-            each(if level == max_def {
-                values.next()
-            } else {
-                None
-            });
+            each(if level == max_def { values.next() } else { None });
         }
     }
     Ok(())
@@ -1243,26 +1139,18 @@ impl Column {
         };
         let max_def = self.max_def;
         match &mut self.reader {
-            ColumnReader::DoubleColumnReader(reader) => {
-                read_values(reader, max_def, rows, |value| {
-                    out.push(value.map_or(f64::NAN, |value| *value))
-                })
-            }
-            ColumnReader::FloatColumnReader(reader) => {
-                read_values(reader, max_def, rows, |value| {
-                    out.push(value.map_or(f64::NAN, |value| f64::from(*value)))
-                })
-            }
-            ColumnReader::Int64ColumnReader(reader) => {
-                read_values(reader, max_def, rows, |value| {
-                    out.push(value.map_or(f64::NAN, |value| *value as f64 / divisor))
-                })
-            }
-            ColumnReader::Int32ColumnReader(reader) => {
-                read_values(reader, max_def, rows, |value| {
-                    out.push(value.map_or(f64::NAN, |value| f64::from(*value) / divisor))
-                })
-            }
+            ColumnReader::DoubleColumnReader(reader) => read_values(reader, max_def, rows, |value| {
+                out.push(value.map_or(f64::NAN, |value| *value))
+            }),
+            ColumnReader::FloatColumnReader(reader) => read_values(reader, max_def, rows, |value| {
+                out.push(value.map_or(f64::NAN, |value| f64::from(*value)))
+            }),
+            ColumnReader::Int64ColumnReader(reader) => read_values(reader, max_def, rows, |value| {
+                out.push(value.map_or(f64::NAN, |value| *value as f64 / divisor))
+            }),
+            ColumnReader::Int32ColumnReader(reader) => read_values(reader, max_def, rows, |value| {
+                out.push(value.map_or(f64::NAN, |value| f64::from(*value) / divisor))
+            }),
             _ => Err(self.unexpected()),
         }
     }
@@ -1272,26 +1160,17 @@ impl Column {
         let max_def = self.max_def;
         match &mut self.reader {
             ColumnReader::Int64ColumnReader(reader) => {
-                read_values(reader, max_def, rows, |value| {
-                    out.push(value.copied().unwrap_or(0))
-                })
+                read_values(reader, max_def, rows, |value| out.push(value.copied().unwrap_or(0)))
             }
-            ColumnReader::Int32ColumnReader(reader) => {
-                read_values(reader, max_def, rows, |value| {
-                    out.push(value.map_or(0, |value| i64::from(*value)))
-                })
-            }
+            ColumnReader::Int32ColumnReader(reader) => read_values(reader, max_def, rows, |value| {
+                out.push(value.map_or(0, |value| i64::from(*value)))
+            }),
             _ => Err(self.unexpected()),
         }
     }
 
     /// Times as nanoseconds since the epoch; a null or unreadable time is 0 plus a problem for its row.
-    fn times(
-        &mut self,
-        rows: usize,
-        out: &mut Vec<i64>,
-        problems: &mut Vec<(usize, String)>,
-    ) -> Result<(), String> {
+    fn times(&mut self, rows: usize, out: &mut Vec<i64>, problems: &mut Vec<(usize, String)>) -> Result<(), String> {
         let start = out.len();
         let mut push = |value: Result<i64, String>| {
             match value {
@@ -1316,16 +1195,13 @@ impl Column {
             (Decode::Time { ns_per_unit, naive }, ColumnReader::Int32ColumnReader(reader)) => {
                 read_values(reader, max_def, rows, |value| {
                     push(value.map_or_else(missing, |&value| {
-                        scale_time(i64::from(value), ns_per_unit, naive)
-                            .ok_or_else(|| overflow(i64::from(value)))
+                        scale_time(i64::from(value), ns_per_unit, naive).ok_or_else(|| overflow(i64::from(value)))
                     }))
                 })
             }
             (Decode::Int96Time, ColumnReader::Int96ColumnReader(reader)) => {
                 read_values(reader, max_def, rows, |value| {
-                    push(value.map_or_else(missing, |value| {
-                        Ok(value.to_nanos().wrapping_sub(IST_OFFSET_NS))
-                    }))
+                    push(value.map_or_else(missing, |value| Ok(value.to_nanos().wrapping_sub(IST_OFFSET_NS))))
                 })
             }
             (Decode::TextTime, ColumnReader::ByteArrayColumnReader(reader)) => {
@@ -1411,8 +1287,7 @@ mod tests {
 
     impl TempDir {
         fn new(name: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("pe-tickfile-{}-{name}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("pe-tickfile-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             Self(dir)
@@ -1439,10 +1314,7 @@ mod tests {
             assert!(!batch.is_empty() && batch.len() <= batch_rows);
             batches.push(batch);
         }
-        assert!(
-            file.next_batch().unwrap().is_none(),
-            "the end stays the end"
-        );
+        assert!(file.next_batch().unwrap().is_none(), "the end stays the end");
         (batches, file)
     }
 
@@ -1472,10 +1344,7 @@ mod tests {
 
     /// Prices compared with NaN equal to NaN.
     fn prices(values: &[f64]) -> Vec<Option<f64>> {
-        values
-            .iter()
-            .map(|value| (!value.is_nan()).then_some(*value))
-            .collect()
+        values.iter().map(|value| (!value.is_nan()).then_some(*value)).collect()
     }
 
     enum Values {
@@ -1488,25 +1357,14 @@ mod tests {
     fn present<T: Clone>(values: &[Option<T>]) -> (Vec<T>, Vec<i16>) {
         (
             values.iter().flatten().cloned().collect(),
-            values
-                .iter()
-                .map(|value| i16::from(value.is_some()))
-                .collect(),
+            values.iter().map(|value| i16::from(value.is_some())).collect(),
         )
     }
 
     /// A Parquet file of `columns` (in schema order), one row group per entry of `groups` (row counts).
-    fn write_parquet(
-        path: &Path,
-        schema: &str,
-        columns: &[Values],
-        groups: &[usize],
-        properties: WriterProperties,
-    ) {
+    fn write_parquet(path: &Path, schema: &str, columns: &[Values], groups: &[usize], properties: WriterProperties) {
         let schema = Arc::new(parse_message_type(schema).unwrap());
-        let mut writer =
-            SerializedFileWriter::new(File::create(path).unwrap(), schema, Arc::new(properties))
-                .unwrap();
+        let mut writer = SerializedFileWriter::new(File::create(path).unwrap(), schema, Arc::new(properties)).unwrap();
         let mut first = 0;
         for &rows in groups {
             let range = first..first + rows;
@@ -1539,8 +1397,7 @@ mod tests {
                     }
                     Values::Text(values) => {
                         let (values, defs) = present(&values[range.clone()]);
-                        let values: Vec<ByteArray> =
-                            values.into_iter().map(ByteArray::from).collect();
+                        let values: Vec<ByteArray> = values.into_iter().map(ByteArray::from).collect();
                         column
                             .typed::<ByteArrayType>()
                             .write_batch(&values, Some(&defs), None)
@@ -1594,12 +1451,7 @@ mod tests {
             Values::Text(vec![Some("INFY"), Some("TCS"), Some("INFY"), Some("TCS")]),
             Values::Text(vec![Some("NSE"); 4]),
             Values::I64(vec![Some(1), Some(1), Some(2), Some(2)]),
-            Values::F64(vec![
-                Some(1500.05),
-                Some(3400.0),
-                Some(-1.0),
-                Some(f64::NAN),
-            ]),
+            Values::F64(vec![Some(1500.05), Some(3400.0), Some(-1.0), Some(f64::NAN)]),
             Values::I64(vec![Some(10), Some(0), Some(-3), Some(5)]),
             Values::I64(vec![Some(10), Some(70_000), Some(7), Some(70_005)]),
             Values::F64(vec![Some(1500.0), None, Some(1499.0), Some(3399.0)]),
@@ -1633,31 +1485,17 @@ mod tests {
 
         assert_eq!(file.symbols(), ["INFY", "TCS"]);
         assert_eq!(file.rows_total(), Some(4));
-        assert_eq!(
-            batch.ts_ns,
-            [T0, T0 + 1, T0 + 2, T0 - 5],
-            "out of order is kept"
-        );
+        assert_eq!(batch.ts_ns, [T0, T0 + 1, T0 + 2, T0 - 5], "out of order is kept");
         assert_eq!(batch.symbol, [0, 1, 0, 1]);
         assert_eq!(
             prices(&batch.ltp),
             [Some(1500.05), Some(3400.0), Some(-1.0), None],
             "bad prices are kept"
         );
-        assert_eq!(
-            batch.ltq,
-            [10, 0, -3, 5],
-            "negative quantities are kept, not wrapped"
-        );
+        assert_eq!(batch.ltq, [10, 0, -3, 5], "negative quantities are kept, not wrapped");
         assert_eq!(batch.volume, [10, 70_000, 7, 70_005]);
-        assert_eq!(
-            prices(&batch.bid),
-            [Some(1500.0), None, Some(1499.0), Some(3399.0)]
-        );
-        assert_eq!(
-            prices(&batch.ask),
-            [Some(1500.1), None, Some(1501.0), Some(3401.0)]
-        );
+        assert_eq!(prices(&batch.bid), [Some(1500.0), None, Some(1499.0), Some(3399.0)]);
+        assert_eq!(prices(&batch.ask), [Some(1500.1), None, Some(1501.0), Some(3401.0)]);
         assert_eq!(batch.bid_qty, [300, 0, 40, 11]);
         assert_eq!(batch.ask_qty, [200, 0, 50, 12]);
         // Row 2: bid level 2 has a quantity but no price; the ask level has a price and qty 0.
@@ -1700,10 +1538,7 @@ mod tests {
         assert_eq!(prices(&batch.bid), [None, None, None]);
         assert_eq!(prices(&batch.ask), [None, None, None]);
         assert_eq!((batch.bid_qty, batch.ask_qty), (vec![0; 3], vec![0; 3]));
-        assert_eq!(
-            (batch.bid_depth_qty, batch.ask_depth_qty),
-            (vec![0; 3], vec![0; 3])
-        );
+        assert_eq!((batch.bid_depth_qty, batch.ask_depth_qty), (vec![0; 3], vec![0; 3]));
     }
 
     #[test]
@@ -1744,7 +1579,12 @@ mod tests {
         let (batch, file) = read_one(&text);
         assert_eq!(batch.ts_ns, [T0 + 500_000_000, T0 + 1]);
         assert_eq!(file.unreadable_rows(), 1);
-        assert!(file.problems()[0].ends_with("text.parquet:row 2: timestamp is neither ISO-8601 nor epoch nanoseconds, was \"nonsense\""), "{:?}", file.problems());
+        assert!(
+            file.problems()[0]
+                .ends_with("text.parquet:row 2: timestamp is neither ISO-8601 nor epoch nanoseconds, was \"nonsense\""),
+            "{:?}",
+            file.problems()
+        );
     }
 
     #[test]
@@ -1805,17 +1645,9 @@ mod tests {
         let names = ["A", "B", "C", "D"];
         let columns = vec![
             Values::I64((0..rows).map(|i| Some(T0 + i)).collect()),
-            Values::Text(
-                (0..rows)
-                    .map(|i| Some(names[(i as usize * 7) % 4]))
-                    .collect(),
-            ),
+            Values::Text((0..rows).map(|i| Some(names[(i as usize * 7) % 4])).collect()),
             Values::F64((0..rows).map(|i| Some(100.0 + i as f64)).collect()),
-            Values::F64(
-                (0..rows)
-                    .map(|i| (i % 3 != 0).then_some(99.0 + i as f64))
-                    .collect(),
-            ),
+            Values::F64((0..rows).map(|i| (i % 3 != 0).then_some(99.0 + i as f64)).collect()),
             Values::I64((0..rows).map(|i| (i % 2 == 0).then_some(i)).collect()),
             Values::F64((0..rows).map(|i| (i % 4 != 0).then_some(99.0)).collect()),
             Values::I64((0..rows).map(|i| Some(10 * i)).collect()),
@@ -1829,16 +1661,10 @@ mod tests {
 
         let (batches, file) = read_all(&path, 4);
 
-        assert_eq!(
-            batches.iter().map(TickBatch::len).collect::<Vec<_>>(),
-            [4, 4, 4, 3]
-        );
+        assert_eq!(batches.iter().map(TickBatch::len).collect::<Vec<_>>(), [4, 4, 4, 3]);
         let all = concat(&batches);
         assert_eq!(all.ts_ns, (0..rows).map(|i| T0 + i).collect::<Vec<_>>());
-        assert_eq!(
-            all.ltp,
-            (0..rows).map(|i| 100.0 + i as f64).collect::<Vec<_>>()
-        );
+        assert_eq!(all.ltp, (0..rows).map(|i| 100.0 + i as f64).collect::<Vec<_>>());
         assert_eq!(file.symbols(), ["A", "D", "C", "B"]);
         let symbols: Vec<&str> = all
             .symbol
@@ -1847,9 +1673,7 @@ mod tests {
             .collect();
         assert_eq!(
             symbols,
-            (0..rows)
-                .map(|i| names[(i as usize * 7) % 4])
-                .collect::<Vec<_>>()
+            (0..rows).map(|i| names[(i as usize * 7) % 4]).collect::<Vec<_>>()
         );
         assert_eq!(
             prices(&all.bid),
@@ -1859,9 +1683,7 @@ mod tests {
         );
         assert_eq!(
             all.bid_qty,
-            (0..rows)
-                .map(|i| if i % 2 == 0 { i } else { 0 })
-                .collect::<Vec<_>>()
+            (0..rows).map(|i| if i % 2 == 0 { i } else { 0 }).collect::<Vec<_>>()
         );
         let depth = (0..rows).map(|i| {
             if i % 4 != 0 && i != 0 {
@@ -2004,10 +1826,7 @@ mod tests {
 
         let (batches, file) = read_all(&path, 3);
 
-        assert_eq!(
-            batches.iter().map(TickBatch::len).collect::<Vec<_>>(),
-            [3, 3, 3, 1]
-        );
+        assert_eq!(batches.iter().map(TickBatch::len).collect::<Vec<_>>(), [3, 3, 3, 1]);
         let all = concat(&batches);
         assert_eq!(all.ts_ns, (0..10).collect::<Vec<_>>());
         assert_eq!(all.symbol, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
@@ -2065,10 +1884,7 @@ mod tests {
         let path = dir.write("empty.csv", "");
         assert_eq!(
             open_error(&path),
-            format!(
-                "{}: the file is empty, expected a header line",
-                name("empty.csv")
-            )
+            format!("{}: the file is empty, expected a header line", name("empty.csv"))
         );
         let path = dir.write("missing.csv", "timestamp,ltp,bid\n1,2,3\n");
         assert_eq!(
@@ -2088,10 +1904,7 @@ mod tests {
         );
 
         let path = dir.write("garbage.parquet", "this is not parquet");
-        assert!(open_error(&path).starts_with(&format!(
-            "{}: not a readable Parquet file: ",
-            name("garbage.parquet")
-        )));
+        assert!(open_error(&path).starts_with(&format!("{}: not a readable Parquet file: ", name("garbage.parquet"))));
 
         let path = dir.0.join("missing.parquet");
         let schema = "message ticks { REQUIRED INT64 timestamp; REQUIRED DOUBLE ltp; }";
@@ -2138,8 +1951,7 @@ mod tests {
             Values::F64(vec![Some(1.0)]),
         ];
         write_parquet(&path, schema, &columns, &[1], zstd(true));
-        assert!(open_error(&path)
-            .ends_with("column bid_orders_1 must be integers (INT32 or INT64), was DOUBLE"));
+        assert!(open_error(&path).ends_with("column bid_orders_1 must be integers (INT32 or INT64), was DOUBLE"));
     }
 
     #[test]
@@ -2189,10 +2001,7 @@ mod tests {
     fn timestamps_parse_as_the_python_reader_parses_them() {
         // Expected values from aitrader.marketdata.files.parse_timestamp.
         let cases = [
-            (
-                "2025-11-21T09:15:00.25+05:30",
-                Some(1_763_696_700_250_000_000),
-            ),
+            ("2025-11-21T09:15:00.25+05:30", Some(1_763_696_700_250_000_000)),
             ("2025-11-21 09:15:00", Some(1_763_696_700_000_000_000)),
             ("2025-11-21T09:15", Some(1_763_696_700_000_000_000)),
             ("2025-11-21T09", Some(1_763_695_800_000_000_000)),
@@ -2203,10 +2012,7 @@ mod tests {
             ("2025-11-21T09:15:00-00:00", Some(1_763_716_500_000_000_000)),
             ("  2025-11-21T09:15:00  ", Some(1_763_696_700_000_000_000)),
             ("1969-12-31T23:59:59Z", Some(-1_000_000_000)),
-            (
-                "2024-02-29T00:00:00.123456789Z",
-                Some(1_709_164_800_123_456_789),
-            ),
+            ("2024-02-29T00:00:00.123456789Z", Some(1_709_164_800_123_456_789)),
             ("1763696700000000000", Some(1_763_696_700_000_000_000)),
             ("-5", Some(-5)),
             ("2025-11-21T24:00:00", None),

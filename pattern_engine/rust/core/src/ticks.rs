@@ -14,11 +14,24 @@ pub const DEPTH_LEVELS: usize = 5;
 #[derive(Debug, Error, PartialEq)]
 pub enum TicksError {
     #[error("column {column} has {found} rows, expected {expected}")]
-    Length { column: &'static str, expected: usize, found: usize },
+    Length {
+        column: &'static str,
+        expected: usize,
+        found: usize,
+    },
     #[error("column {column} row {row} must be >= 0, was {value}")]
-    Negative { column: &'static str, row: usize, value: i64 },
+    Negative {
+        column: &'static str,
+        row: usize,
+        value: i64,
+    },
     #[error("column {column} row {row} names dictionary entry {code}, but there are {size}")]
-    Code { column: &'static str, row: usize, code: i32, size: usize },
+    Code {
+        column: &'static str,
+        row: usize,
+        code: i32,
+        size: usize,
+    },
     #[error("encoding row {row} failed: {message}")]
     Encode { row: usize, message: String },
 }
@@ -69,14 +82,22 @@ impl TickColumns<'_> {
         ];
         for (column, found) in lengths {
             if found != rows {
-                return Err(TicksError::Length { column, expected: rows, found });
+                return Err(TicksError::Length {
+                    column,
+                    expected: rows,
+                    found,
+                });
             }
         }
         if let Some((bids, asks)) = &self.depth {
             for (column, side) in [("bid depth", bids), ("ask depth", asks)] {
                 for found in [side.price.len(), side.qty.len(), side.orders.len()] {
                     if found != rows * DEPTH_LEVELS {
-                        return Err(TicksError::Length { column, expected: rows * DEPTH_LEVELS, found });
+                        return Err(TicksError::Length {
+                            column,
+                            expected: rows * DEPTH_LEVELS,
+                            found,
+                        });
                     }
                 }
             }
@@ -96,7 +117,12 @@ fn text<'a>(column: &'static str, codes: &[i32], values: &'a [String], row: usiz
         .ok()
         .and_then(|index| values.get(index))
         .map(String::as_str)
-        .ok_or(TicksError::Code { column, row, code, size: values.len() })
+        .ok_or(TicksError::Code {
+            column,
+            row,
+            code,
+            size: values.len(),
+        })
 }
 
 fn price(value: f64) -> Option<f64> {
@@ -115,7 +141,11 @@ fn side(columns: &SideColumns<'_>, row: usize) -> Result<Vec<Level>, TicksError>
         if columns.price[at].is_nan() || qty == 0 {
             continue;
         }
-        levels.push(Level(columns.price[at], qty, unsigned("depth orders", columns.orders, at)?));
+        levels.push(Level(
+            columns.price[at],
+            qty,
+            unsigned("depth orders", columns.orders, at)?,
+        ));
     }
     Ok(levels)
 }
@@ -127,7 +157,10 @@ pub fn encode_ticks(columns: &TickColumns<'_>) -> Result<Vec<Vec<u8>>, TicksErro
     for row in 0..columns.rows() {
         let depth = match &columns.depth {
             Some((bids, asks)) => {
-                let depth = Depth { bids: side(bids, row)?, asks: side(asks, row)? };
+                let depth = Depth {
+                    bids: side(bids, row)?,
+                    asks: side(asks, row)?,
+                };
                 (!depth.bids.is_empty() || !depth.asks.is_empty()).then_some(depth)
             }
             None => None,
@@ -148,7 +181,10 @@ pub fn encode_ticks(columns: &TickColumns<'_>) -> Result<Vec<Vec<u8>>, TicksErro
             ask_qty: unsigned("ask_qty", columns.ask_qty, row)?,
             depth,
         };
-        payloads.push(encode(&tick).map_err(|e| TicksError::Encode { row, message: e.to_string() })?);
+        payloads.push(encode(&tick).map_err(|e| TicksError::Encode {
+            row,
+            message: e.to_string(),
+        })?);
     }
     Ok(payloads)
 }
@@ -184,7 +220,10 @@ mod tests {
         let payloads = encode_ticks(&columns(&symbols, &venues)).unwrap();
 
         let second: Tick = decode(&payloads[1]).unwrap();
-        assert_eq!((second.symbol.as_str(), second.seq, second.volume), ("TCS", 300, 70_000));
+        assert_eq!(
+            (second.symbol.as_str(), second.seq, second.volume),
+            ("TCS", 300, 70_000)
+        );
         assert_eq!((second.bid, second.ask, second.depth), (None, None, None));
     }
 
@@ -201,14 +240,28 @@ mod tests {
         let ask_qty = [0i64; 10];
         let mut batch = columns(&symbols, &venues);
         batch.depth = Some((
-            SideColumns { price: &bid_price, qty: &bid_qty, orders: &orders },
-            SideColumns { price: &ask_price, qty: &ask_qty, orders: &orders },
+            SideColumns {
+                price: &bid_price,
+                qty: &bid_qty,
+                orders: &orders,
+            },
+            SideColumns {
+                price: &ask_price,
+                qty: &ask_qty,
+                orders: &orders,
+            },
         ));
 
         let payloads = encode_ticks(&batch).unwrap();
 
         let first: Tick = decode(&payloads[0]).unwrap();
-        assert_eq!(first.depth, Some(Depth { bids: vec![Level(1500.0, 300, 1)], asks: vec![] }));
+        assert_eq!(
+            first.depth,
+            Some(Depth {
+                bids: vec![Level(1500.0, 300, 1)],
+                asks: vec![]
+            })
+        );
         let second: Tick = decode(&payloads[1]).unwrap();
         assert_eq!(second.depth, None);
     }
@@ -219,11 +272,23 @@ mod tests {
         let mut batch = columns(&symbols, &venues);
         assert_eq!(
             encode_ticks(&batch).unwrap_err(),
-            TicksError::Code { column: "symbol", row: 1, code: 1, size: 1 }
+            TicksError::Code {
+                column: "symbol",
+                row: 1,
+                code: 1,
+                size: 1
+            }
         );
         batch.symbol_codes = &[0, 0];
         batch.ltq = &[10, -2];
-        assert_eq!(encode_ticks(&batch).unwrap_err(), TicksError::Negative { column: "ltq", row: 1, value: -2 });
+        assert_eq!(
+            encode_ticks(&batch).unwrap_err(),
+            TicksError::Negative {
+                column: "ltq",
+                row: 1,
+                value: -2
+            }
+        );
         batch.seq = &[1];
         assert_eq!(
             encode_ticks(&batch).unwrap_err().to_string(),

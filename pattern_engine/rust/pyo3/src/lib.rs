@@ -1,8 +1,13 @@
 //! Python bindings of the Rust core: conversions only, no rules.
 //!
+//! `PatternEngine` (module `engine`) runs the detectors on ticks given one by one or as columns;
+//! `run_replay_publish` (module `replay`) runs a tick file through them and publishes the signals.
 //! `TickAppender` appends ticks given as columns (numpy arrays from an Arrow table) to a Redis stream:
 //! encoding and the pipelined XADDs run with the GIL released. Core errors become `ValueError`, Redis
 //! errors `ConnectionError`; no panic crosses into Python.
+
+mod engine;
+mod replay;
 
 use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pattern_engine_core::ticks::{encode_ticks, SideColumns, TickColumns};
@@ -17,18 +22,26 @@ struct TickAppender {
     maxlen: Option<u64>,
 }
 
-type Side<'py> = (PyReadonlyArray2<'py, f64>, PyReadonlyArray2<'py, i64>, PyReadonlyArray2<'py, i64>);
+type Side<'py> = (
+    PyReadonlyArray2<'py, f64>,
+    PyReadonlyArray2<'py, i64>,
+    PyReadonlyArray2<'py, i64>,
+);
 
 fn redis_error(e: redis::RedisError) -> PyErr {
     PyConnectionError::new_err(format!("redis: {e}"))
 }
 
 fn slice<'a, T: numpy::Element>(name: &str, array: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
-    array.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous array")))
+    array
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous array")))
 }
 
 fn slice2<'a, T: numpy::Element>(name: &str, array: &'a PyReadonlyArray2<'_, T>) -> PyResult<&'a [T]> {
-    array.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+    array
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
 }
 
 #[pymethods]
@@ -39,7 +52,11 @@ impl TickAppender {
         let connection = py
             .detach(|| redis::Client::open(redis_url).and_then(|client| client.get_connection()))
             .map_err(redis_error)?;
-        Ok(Self { connection, key, maxlen })
+        Ok(Self {
+            connection,
+            key,
+            maxlen,
+        })
     }
 
     /// Append the rows in order; returns (entries appended, id of the last one).
@@ -121,5 +138,7 @@ impl TickAppender {
 #[pymodule]
 fn pattern_engine_pyo3(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<TickAppender>()?;
+    module.add_class::<engine::PyPatternEngine>()?;
+    module.add_function(wrap_pyfunction!(replay::py_run_replay_publish, module)?)?;
     Ok(())
 }
