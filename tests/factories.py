@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from aitrader.contracts.messages import OrderSide, OrderStatus, OrderType
+from aitrader.contracts.messages import OrderSide, OrderStatus, OrderType, Tick
 from aitrader.db.models import Order, Trade, User, UserRole
 from aitrader.db.repositories import BarValues
 from aitrader.devstack.ports import free_port
@@ -98,6 +98,7 @@ _STACK_VARIABLE_PREFIXES = (
     "BACKEND_",
     "TICK_REPLAY_",
     "BOOK_BUILDER_",
+    "PATTERN_ENGINE_",
     "DATABASE_URL",
     "REDIS_URL",
     "LOG_LEVEL",
@@ -149,3 +150,52 @@ def make_local_stack(directory: Path, **env: str) -> LocalStack:
     )
     environment.update(env)
     return LocalStack(cwd=directory, home=home, env=environment)
+
+
+MARKET_OPEN_NS = 1_763_696_700_000_000_000
+"""2025-11-21 09:15:00 IST, the sample day's open, in nanoseconds."""
+
+
+def make_calm_then_burst_ticks(
+    symbol: str = "INFY",
+    *,
+    calm_s: int = 400,
+    burst: int = 5,
+    price: float = 1500.0,
+    venue: str = "NSE",
+    start_ns: int = MARKET_OPEN_NS,
+) -> list[Tick]:
+    """One tick a second for ``calm_s`` seconds (the price alternating by one tick, 10 shares each), then
+    ``burst`` ticks in the next second 1.5% higher, 1000 shares each.
+
+    With the engine's default thresholds and 300 s of warm-up, the burst's first tick fires the momentum-burst,
+    breakout and VWAP-deviation detectors; without at least ``warmup_s`` seconds of the calm before it, nothing.
+    """
+    ticks = []
+    volume = 0
+    for second in range(calm_s):
+        ltp = price + (0.05 if second % 2 else 0.0)
+        volume += 10
+        ticks.append(_quoted_tick(symbol, venue, start_ns + second * 1_000_000_000, second + 1, ltp, 10, volume))
+    jump = round(price * 1.015 * 20) / 20
+    for i in range(burst):
+        volume += 1000
+        ts_ns = start_ns + calm_s * 1_000_000_000 + i * 100_000_000
+        ticks.append(_quoted_tick(symbol, venue, ts_ns, calm_s + i + 1, jump, 1000, volume))
+    return ticks
+
+
+def _quoted_tick(symbol: str, venue: str, ts_ns: int, seq: int, ltp: float, ltq: int, volume: int) -> Tick:
+    return Tick(
+        ts_ns=ts_ns,
+        symbol=symbol,
+        venue=venue,
+        seq=seq,
+        ltp=ltp,
+        ltq=ltq,
+        volume=volume,
+        bid=round(ltp - 0.05, 2),
+        ask=round(ltp + 0.05, 2),
+        bid_qty=100,
+        ask_qty=100,
+    )

@@ -83,7 +83,7 @@ def test_unknown_service_is_reported_with_the_known_ones(stack: LocalStack):
     result = stack.aitrader("up", "nope")
 
     assert result.returncode == 1
-    assert "unknown service 'nope', known services: backend, book_builder, tick_replay" in result.stderr
+    assert "unknown service 'nope', known services: backend, book_builder, pattern_engine, tick_replay" in result.stderr
     assert stack.processes() == []
 
 
