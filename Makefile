@@ -43,21 +43,25 @@ demo: setup  ## bring the stack up, check the bus, replay a slice of the sample 
 	@test -f $(SAMPLE) || $(BIN)/aitrader data sample
 	$(BIN)/aitrader replay $(SAMPLE) --limit $(DEMO_TICKS)
 	$(BIN)/aitrader market
+	$(BIN)/aitrader signals
 	$(BIN)/aitrader status
 
 test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis
 	cargo test --quiet --manifest-path $(RUST_DIR)/Cargo.toml -p pattern_engine_core
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: setup  ## ruff and mypy
+lint: setup  ## ruff and mypy; rustfmt and clippy on the Rust workspace
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy aitrader backend tick_replay book_builder
+	$(BIN)/mypy aitrader backend tick_replay book_builder pattern_engine
+	cargo fmt --manifest-path $(RUST_DIR)/Cargo.toml --all --check
+	cargo clippy --quiet --manifest-path $(RUST_DIR)/Cargo.toml --workspace --all-targets -- -D warnings
 
 bench: setup  ## run the benchmarks quickly, figures under bench/results/
 	$(BIN)/python bench/bus.py --quick --json bench/results/bus.json
 	$(BIN)/python bench/replay.py --quick --json bench/results/replay.json
 	$(BIN)/python bench/book_builder.py --quick --json bench/results/book_builder.json
+	$(BIN)/python bench/pattern_engine.py --quick --json bench/results/pattern_engine.json
 
 up: setup  ## start the local stack
 	$(BIN)/aitrader up

@@ -1,4 +1,4 @@
-"""The market data path through the real stack and CLI, as `make demo` runs it: replay, book, bars, report."""
+"""The market data path through the real stack and CLI, as `make demo` runs it: replay, book, bars, signals."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ def test_a_replayed_slice_of_a_sample_day_reaches_books_and_stored_bars(tmp_path
         assert len(document["books"]) == files.instrument_count
         assert all(book["vwap"] > 0 and book["spread"] > 0 for book in document["books"].values())
         assert document["bars_1m"]["count"] > 0 and document["bars_1m"]["symbols"] == files.instrument_count
+        signals = stack.aitrader("signals", "--json", "--wait", "60")
+        assert signals.returncode == 0, signals.stdout + signals.stderr
+        found = json.loads(signals.stdout)
+        assert found["pattern_engine_caught_up"] is True
+        assert found["signals"] == sum(found["by_pattern"].values()) > 0
         outside = stack.aitrader("replay", "/etc/hostname")
         assert outside.returncode == 1 and "must lie under" in outside.stderr
         both = stack.aitrader("replay", str(files.ticks_path), "--synthetic")
