@@ -8,6 +8,7 @@ use numpy::PyReadonlyArray1;
 use pattern_engine_core::config::EngineConfig;
 use pattern_engine_core::engine::{Detection, EngineColumns, PatternEngine, TickInput, PATTERNS, SKIP_REASONS};
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -52,7 +53,7 @@ pub(crate) fn detection_tuple<'py>(
         .into_pyobject(py)
 }
 
-fn optional_price(tick: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+fn optional_price(tick: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>) -> PyResult<f64> {
     let value: Option<f64> = tick.getattr(name)?.extract()?;
     Ok(value.unwrap_or(f64::NAN))
 }
@@ -62,13 +63,14 @@ fn depth_totals(depth: &Bound<'_, PyAny>, bid_qty: i64, ask_qty: i64) -> PyResul
     if depth.is_none() {
         return Ok((bid_qty, ask_qty));
     }
+    let py = depth.py();
     let mut totals = [0i64; 2];
-    for (total, side) in totals.iter_mut().zip(["bids", "asks"]) {
+    for (total, side) in totals.iter_mut().zip([intern!(py, "bids"), intern!(py, "asks")]) {
         for level in depth.getattr(side)?.try_iter()? {
             let level = level?;
-            let price: f64 = level.getattr("price")?.extract()?;
+            let price: f64 = level.getattr(intern!(py, "price"))?.extract()?;
             if price > 0.0 {
-                let qty: i64 = level.getattr("qty")?.extract()?;
+                let qty: i64 = level.getattr(intern!(py, "qty"))?.extract()?;
                 *total = total.saturating_add(qty);
             }
         }
@@ -120,18 +122,18 @@ impl PyPatternEngine {
     /// Feed one tick (any object with the attributes of `aitrader.contracts.Tick`).
     #[pyo3(name = "on_tick")]
     fn py_on_tick<'py>(&mut self, py: Python<'py>, tick: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        let symbol = tick.getattr("symbol")?;
+        let symbol = tick.getattr(intern!(py, "symbol"))?;
         let symbol = symbol.cast::<pyo3::types::PyString>()?.to_str()?;
         let index = self.engine.symbol_index(symbol);
-        let bid_qty: i64 = tick.getattr("bid_qty")?.extract()?;
-        let ask_qty: i64 = tick.getattr("ask_qty")?.extract()?;
-        let (bid_depth_qty, ask_depth_qty) = depth_totals(&tick.getattr("depth")?, bid_qty, ask_qty)?;
+        let bid_qty: i64 = tick.getattr(intern!(py, "bid_qty"))?.extract()?;
+        let ask_qty: i64 = tick.getattr(intern!(py, "ask_qty"))?.extract()?;
+        let (bid_depth_qty, ask_depth_qty) = depth_totals(&tick.getattr(intern!(py, "depth"))?, bid_qty, ask_qty)?;
         let input = TickInput {
-            ts_ns: tick.getattr("ts_ns")?.extract()?,
-            ltp: tick.getattr("ltp")?.extract()?,
-            ltq: tick.getattr("ltq")?.extract()?,
-            bid: optional_price(tick, "bid")?,
-            ask: optional_price(tick, "ask")?,
+            ts_ns: tick.getattr(intern!(py, "ts_ns"))?.extract()?,
+            ltp: tick.getattr(intern!(py, "ltp"))?.extract()?,
+            ltq: tick.getattr(intern!(py, "ltq"))?.extract()?,
+            bid: optional_price(tick, intern!(py, "bid"))?,
+            ask: optional_price(tick, intern!(py, "ask"))?,
             bid_qty,
             ask_qty,
             bid_depth_qty,
