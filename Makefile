@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 # The Rust extension (module pattern_engine_pyo3), release profile, installed into .venv.
 $(NATIVE_STAMP): $(STAMP) $(RUST_SOURCES)
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) and run make again" >&2; exit 1; }
-	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet -m $(RUST_DIR)/pyo3/Cargo.toml
+	$(BIN)/aitrader native build
 	@touch $(NATIVE_STAMP)
 
 SAMPLE := data/sample/ticks.parquet
