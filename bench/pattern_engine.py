@@ -3,7 +3,8 @@
 Compute (one thread, the synthetic market's ticks, the packaged default config, every detector on):
 - rust batch: ``PatternEngine.on_batch`` over numpy columns (the service's and the backtest's path);
 - rust per tick: ``PatternEngine.on_tick`` called from Python with one ``Tick`` at a time;
-- python: the pure-Python reference (``pattern_engine.reference``), fed the same ticks.
+- python: the pure-Python reference (``pattern_engine.reference``) on the same ticks, already converted to
+  its input (``tick_input``), so the ratio compares the detectors' work and not message conversion.
 Each is timed over the same ticks in rounds, each round with a fresh engine; medians are printed with the
 ratios between them. Targets (issue "Pattern engine"): rust batch >= 20 M ticks/s and >= 50x the reference.
 
