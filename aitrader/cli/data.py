@@ -51,6 +51,19 @@ def sample(
         typer.echo(f"  {path}  ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def last_replay() -> dict[str, Any]:
+    """tick_replay's ``GET /replay``: the last replay's id, state and counts (a failure when it is not up)."""
+    import httpx
+
+    from aitrader.cli._output import fail
+
+    try:
+        replay: dict[str, Any] = httpx.get(f"{tick_replay_url()}/replay", timeout=10).json()
+    except httpx.HTTPError as e:
+        raise fail(f"tick_replay is not answering ({e}): start it with `aitrader up`") from e
+    return replay
+
+
 def tick_replay_url() -> str:
     """TICK_REPLAY_URL, else the running stack's tick_replay, else the default port on loopback."""
     explicit = os.environ.get("TICK_REPLAY_URL", "").strip()

@@ -28,10 +28,9 @@ def market(
     wait: Annotated[float, typer.Option(min=0, help="seconds to wait for book_builder to finish the replay")] = 120,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    import httpx
     import redis
 
-    from aitrader.cli.data import tick_replay_url
+    from aitrader.cli.data import last_replay
     from aitrader.contracts import BOOK, BookStreamMessage, BookUpdate, EndOfData, decode, stream_key
     from aitrader.devstack.stack import stack_urls
     from aitrader.settings import CommonSettings, load_settings
@@ -42,10 +41,7 @@ def market(
     except AITraderError as e:
         raise fail(str(e)) from e
     prefix = load_settings(CommonSettings).stream_prefix
-    try:
-        replay = httpx.get(f"{tick_replay_url()}/replay", timeout=10).json()
-    except httpx.HTTPError as e:
-        raise fail(f"tick_replay is not answering ({e}): start it with `aitrader up`") from e
+    replay = last_replay()
     client = redis.Redis.from_url(redis_url)
     key = stream_key(BOOK, prefix)
     latest: dict[str, BookUpdate] = {}

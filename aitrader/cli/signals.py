@@ -31,10 +31,9 @@ def signals(
     latest: Annotated[int, typer.Option(min=0, help="how many of the latest signals to list")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    import httpx
     import redis
 
-    from aitrader.cli.data import tick_replay_url
+    from aitrader.cli.data import last_replay
     from aitrader.contracts import SIGNALS, EndOfData, Signal, decode, stream_key
     from aitrader.devstack.stack import stack_urls
     from aitrader.settings import CommonSettings, load_settings
@@ -44,10 +43,7 @@ def signals(
     except AITraderError as e:
         raise fail(str(e)) from e
     prefix = load_settings(CommonSettings).stream_prefix
-    try:
-        replay = httpx.get(f"{tick_replay_url()}/replay", timeout=10).json()
-    except httpx.HTTPError as e:
-        raise fail(f"tick_replay is not answering ({e}): start it with `aitrader up`") from e
+    replay = last_replay()
     replay_id = replay.get("replay_id")
     client = redis.Redis.from_url(redis_url)
     key = stream_key(SIGNALS, prefix)
