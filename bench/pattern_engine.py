@@ -9,7 +9,8 @@ Each is timed over the same ticks in rounds, each round with a fresh engine; med
 ratios between them. Targets (issue "Pattern engine"): rust batch >= 20 M ticks/s and >= 50x the reference.
 
 Ground truth: recall and false positives per hour of each detector on the generator's labelled days (the
-default day, 36 episodes of each single-symbol kind; a day of 30 pair episodes), as the tests check them.
+sample day of `aitrader data sample` and the generator's default day, 36 episodes of each single-symbol kind
+each; a day of 30 pair episodes), as the tests check them.
 
 Latency: ``python -m pattern_engine`` runs as its own process against an embedded Redis; ticks stamped with
 the wall clock go onto ``ticks`` at 10,000 ticks/s, and a reader on ``signals`` takes, for each signal,
@@ -159,6 +160,7 @@ def ground_truth() -> dict[str, Any]:
     config = load_config(DEFAULT_CONFIG)
     results: dict[str, Any] = {}
     days = {
+        "sample_day": MarketConfig(seed=7),
         "default_day": MarketConfig(),
         "pair_day": MarketConfig(seed=11, patterns=(PatternKind.PAIR_SPREAD,), episodes_per_kind=30),
     }

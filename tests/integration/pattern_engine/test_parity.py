@@ -44,10 +44,14 @@ def assert_same(rust: list[Detection], python: list[Detection]) -> None:
             assert math.isclose(value, theirs.features[name], rel_tol=TOLERANCE, abs_tol=TOLERANCE), (key, name)
 
 
+SAMPLE_SEED = 7
+"""The seed `aitrader data sample` uses."""
+
+
 @pytest.fixture(scope="module")
 def sample_day() -> pa.Table:
-    """The sample day `aitrader data sample` writes (the generator's defaults)."""
-    return generate_market(MarketConfig()).ticks
+    """The sample day `aitrader data sample` writes."""
+    return generate_market(MarketConfig(seed=SAMPLE_SEED)).ticks
 
 
 @pytest.fixture(scope="module")
