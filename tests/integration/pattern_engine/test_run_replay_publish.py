@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 
-from aitrader.contracts import Signal, decode
+from aitrader.contracts import EndOfData, Signal, decode
 from aitrader.devstack.ports import free_port
 from aitrader.marketdata.files import TickFile
 from aitrader.marketdata.synthetic import MarketConfig, write_sample_day
@@ -33,12 +33,16 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return files.ticks_path
 
 
-def _signals(url: str, key: str) -> list[Signal]:
+def _entries(url: str, key: str) -> list[Signal | EndOfData]:
     client = redis.Redis.from_url(url)
     try:
-        return [decode(fields[b"d"], Signal) for _, fields in client.xrange(key)]
+        return [decode(fields[b"d"], Signal | EndOfData) for _, fields in client.xrange(key)]
     finally:
         client.close()
+
+
+def _signals(url: str, key: str) -> list[Signal]:
+    return [entry for entry in _entries(url, key) if isinstance(entry, Signal)]
 
 
 def test_the_published_signals_are_the_engines_signals(day: Path, redis_url: str, stream_prefix: str):
@@ -47,7 +51,7 @@ def test_the_published_signals_are_the_engines_signals(day: Path, redis_url: str
     venues = {"RELIANCE25NOVFUT": "NFO"}
 
     summary = module.run_replay_publish(
-        str(day), redis_url, key, DEFAULT_CONFIG.read_text(), batch_rows=50_000, venues=venues
+        str(day), redis_url, key, DEFAULT_CONFIG.read_text(), batch_rows=50_000, venues=venues, replay_id="rp-1"
     )
 
     engine = RustEngine(load_config(DEFAULT_CONFIG))
@@ -59,6 +63,16 @@ def test_the_published_signals_are_the_engines_signals(day: Path, redis_url: str
     assert {k: v for k, v in summary.items() if k.startswith(("signals_", "skipped_"))} == {
         k: v for k, v in engine.counters().items() if k != "ticks"
     }
+    marker = _entries(redis_url, key)[-1]
+    assert isinstance(marker, EndOfData)
+    assert (marker.replay_id, marker.messages, marker.complete, marker.source) == (
+        "rp-1",
+        len(published),
+        True,
+        str(day),
+    )
+    times = pq.read_table(day, columns=["timestamp"]).column("timestamp").cast("int64")
+    assert marker.last_tick_ts_ns == times[-1].as_py()
     for signal, detection in zip(published, expected, strict=True):
         want = to_signal(detection, ts_ns=signal.ts_ns, venue=venues.get(detection.symbol, "NSE"))
         assert msgspec.structs.asdict(signal) == msgspec.structs.asdict(want)
@@ -89,6 +103,8 @@ def test_bad_arguments_are_value_errors_and_a_dead_redis_a_connection_error(day:
         module.run_replay_publish(str(day), redis_url, "s", config + "\n[breakout]\nbogus = 1\n")
     with pytest.raises(ValueError, match=r"nope\.parquet"):
         module.run_replay_publish(str(tmp_path / "nope.parquet"), redis_url, "s", config)
+    with pytest.raises(ValueError, match="replay_id must be 1 to 64 characters"):
+        module.run_replay_publish(str(day), redis_url, "s", config, replay_id="")
     with pytest.raises(ValueError, match="batch_rows"):
         module.run_replay_publish(str(day), redis_url, "s", config, batch_rows=0)
     with pytest.raises(ConnectionError):

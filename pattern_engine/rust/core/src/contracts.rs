@@ -42,6 +42,22 @@ pub struct Tick {
     pub depth: Option<Depth>,
 }
 
+pub const END_OF_DATA_TAG: &str = "end_of_data";
+
+/// The last entry of a replay on a stream (`aitrader.contracts.EndOfData`): `messages` counts what the
+/// replay published on the stream before it; `complete` is false when it stopped early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndOfData {
+    pub msg: String,
+    pub v: u32,
+    pub ts_ns: u64,
+    pub replay_id: String,
+    pub source: String,
+    pub messages: u64,
+    pub last_tick_ts_ns: Option<u64>,
+    pub complete: bool,
+}
+
 /// A detected pattern (`aitrader.contracts.Signal`); `msg` is always `"signal"`, `side` is 1 (buy) or -1
 /// (sell), `score` lies in [-1, 1] and `features` keeps the order its entries were added in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +181,18 @@ mod tests {
         assert_eq!(tick, json);
         assert_eq!(tick.msg, TICK_TAG);
         assert_eq!(encode(&tick).unwrap(), bytes);
+    }
+
+    #[test]
+    fn the_golden_end_of_data_decodes_to_its_json_and_encodes_to_the_same_bytes() {
+        let bytes = std::fs::read(golden("end_of_data.msgpack")).unwrap();
+        let marker: EndOfData = decode(&bytes).unwrap();
+        let json: EndOfData =
+            serde_json::from_str(&std::fs::read_to_string(golden("end_of_data.json")).unwrap()).unwrap();
+
+        assert_eq!(marker, json);
+        assert_eq!(marker.msg, END_OF_DATA_TAG);
+        assert_eq!(encode(&marker).unwrap(), bytes);
     }
 
     #[test]

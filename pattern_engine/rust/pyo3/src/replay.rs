@@ -3,13 +3,16 @@
 //! The backtest-style fast path: no Python object per tick, no bus hop per tick. The file is read in
 //! batches (`pattern_engine_core::tickfile`), each batch runs through the engine, and the batch's signals are
 //! appended with one pipelined round trip, encoded exactly as msgspec encodes `aitrader.contracts.Signal`.
+//! An `EndOfData` marker (`messages`: the signals published) ends the stream's share of the replay.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pattern_engine_core::config::EngineConfig;
-use pattern_engine_core::contracts::{encode, signal_id, Signal, SCHEMA_VERSION, SIGNAL_TAG};
+use pattern_engine_core::contracts::{
+    encode, signal_id, EndOfData, Signal, END_OF_DATA_TAG, SCHEMA_VERSION, SIGNAL_TAG,
+};
 use pattern_engine_core::engine::{Detection, EngineColumns, PatternEngine, PATTERNS, SKIP_REASONS};
 use pattern_engine_core::tickfile::TickFile;
 use pyo3::exceptions::{PyConnectionError, PyValueError};
@@ -43,6 +46,7 @@ impl From<ReplayError> for PyErr {
 
 struct Target<'a> {
     stream: &'a str,
+    replay_id: &'a str,
     maxlen: Option<u64>,
     venue: &'a str,
     venues: &'a HashMap<String, String>,
@@ -100,6 +104,35 @@ fn publish(
     Ok(())
 }
 
+/// The replay's end on the stream, after its signals, as tick_replay ends a tick stream.
+fn end_of_data(
+    connection: &mut redis::Connection,
+    path: &Path,
+    published: u64,
+    last_tick_ts_ns: Option<u64>,
+    target: &Target<'_>,
+) -> Result<(), ReplayError> {
+    let marker = EndOfData {
+        msg: END_OF_DATA_TAG.to_owned(),
+        v: SCHEMA_VERSION,
+        ts_ns: now_ns(),
+        replay_id: target.replay_id.to_owned(),
+        source: path.display().to_string(),
+        messages: published,
+        last_tick_ts_ns,
+        complete: true,
+    };
+    let payload =
+        encode(&marker).map_err(|e| ReplayError::Value(format!("encoding the end-of-data marker failed: {e}")))?;
+    let mut command = redis::cmd("XADD");
+    command.arg(target.stream);
+    if let Some(maxlen) = target.maxlen {
+        command.arg("MAXLEN").arg("~").arg(maxlen);
+    }
+    command.arg("*").arg("d").arg(payload).query::<String>(connection)?;
+    Ok(())
+}
+
 struct Summary {
     rows: u64,
     unreadable_rows: u64,
@@ -121,6 +154,7 @@ fn replay(
     let mut mapping: Vec<Option<u32>> = Vec::new();
     let mut out: Vec<Detection> = Vec::new();
     let (mut rows, mut published) = (0u64, 0u64);
+    let mut last_tick_ts_ns: Option<u64> = None;
     while let Some(batch) = file.next_batch().map_err(|e| ReplayError::Value(e.to_string()))? {
         for symbol in &file.symbols()[mapping.len()..] {
             mapping.push(engine.symbol_index(symbol));
@@ -142,12 +176,16 @@ fn replay(
             .on_columns(&columns, &mut out)
             .map_err(|e| ReplayError::Value(e.to_string()))?;
         rows += batch.ts_ns.len() as u64;
+        if let Some(&last) = batch.ts_ns.last() {
+            last_tick_ts_ns = u64::try_from(last).ok().or(last_tick_ts_ns);
+        }
         if !out.is_empty() {
             publish(&mut connection, &engine, &out, target)?;
             published += out.len() as u64;
             out.clear();
         }
     }
+    end_of_data(&mut connection, path, published, last_tick_ts_ns, target)?;
     let summary = Summary {
         rows,
         unreadable_rows: file.unreadable_rows(),
@@ -160,7 +198,7 @@ fn replay(
 /// Replay a Parquet or CSV tick file through the engine and append its signals to `stream`.
 #[pyfunction]
 #[pyo3(name = "run_replay_publish", signature = (
-    path, redis_url, stream, config, *, batch_rows=65536, maxlen=None, venue="NSE", venues=None
+    path, redis_url, stream, config, *, batch_rows=65536, maxlen=None, venue="NSE", venues=None, replay_id=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn py_run_replay_publish(
@@ -173,14 +211,22 @@ pub fn py_run_replay_publish(
     maxlen: Option<u64>,
     venue: &str,
     venues: Option<HashMap<String, String>>,
+    replay_id: Option<String>,
 ) -> PyResult<HashMap<String, u64>> {
     if batch_rows == 0 {
         return Err(PyValueError::new_err("batch_rows must be > 0, was 0"));
     }
     let config = EngineConfig::from_toml(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let venues = venues.unwrap_or_default();
+    let replay_id = replay_id.unwrap_or_else(|| format!("rust-{:x}", now_ns()));
+    if replay_id.is_empty() || replay_id.len() > 64 {
+        return Err(PyValueError::new_err(format!(
+            "replay_id must be 1 to 64 characters, was {replay_id:?}"
+        )));
+    }
     let target = Target {
         stream,
+        replay_id: &replay_id,
         maxlen,
         venue,
         venues: &venues,
