@@ -52,14 +52,12 @@ def run_replay_publish(
     *,
     batch_rows: int = 65536,
     maxlen: int | None = None,
-    venue: str = "NSE",
-    venues: dict[str, str] | None = None,
     replay_id: str | None = None,
 ) -> dict[str, int]:
     """Replay a Parquet or CSV tick file through the engine in Rust and append its signals to ``stream``,
     then an ``EndOfData`` marker (``replay_id``, default ``rust-<hex time>``; ``messages``: the signals).
 
-    ``config`` is the engine's TOML; a signal's venue is ``venues[symbol]``, else ``venue``. Returns the
+    ``config`` is the engine's TOML; a signal's venue is its symbol's in the file (NSE without one). Returns the
     counts: ``rows`` read, ``unreadable_rows`` skipped, ``published`` signals, ``elapsed_ns``, and the
     engine's counters (``ticks``, ``skipped_<reason>``, ``signals_<pattern>``). Runs without the GIL.
     """

@@ -48,10 +48,10 @@ def _signals(url: str, key: str) -> list[Signal]:
 def test_the_published_signals_are_the_engines_signals(day: Path, redis_url: str, stream_prefix: str):
     assert module is not None
     key = f"{stream_prefix}signals"
-    venues = {"RELIANCE25NOVFUT": "NFO"}
+    venues = {"RELIANCE25NOVFUT": "NFO"}  # the sample's future trades on NFO; the file says so
 
     summary = module.run_replay_publish(
-        str(day), redis_url, key, DEFAULT_CONFIG.read_text(), batch_rows=50_000, venues=venues, replay_id="rp-1"
+        str(day), redis_url, key, DEFAULT_CONFIG.read_text(), batch_rows=50_000, replay_id="rp-1"
     )
 
     engine = RustEngine(load_config(DEFAULT_CONFIG))

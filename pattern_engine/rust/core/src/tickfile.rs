@@ -122,6 +122,8 @@ pub struct TickBatch {
     pub ts_ns: Vec<i64>,
     /// Index into [`TickFile::symbols`].
     pub symbol: Vec<u32>,
+    /// Index into [`TickFile::venues`]; [`DEFAULT_VENUE`] where the file has no venue.
+    pub venue: Vec<u32>,
     pub ltp: Vec<f64>,
     pub ltq: Vec<i64>,
     pub volume: Vec<i64>,
@@ -141,6 +143,7 @@ impl TickBatch {
         Self {
             ts_ns: Vec::with_capacity(rows),
             symbol: Vec::with_capacity(rows),
+            venue: Vec::with_capacity(rows),
             ltp: Vec::with_capacity(rows),
             ltq: Vec::with_capacity(rows),
             volume: Vec::with_capacity(rows),
@@ -169,6 +172,7 @@ impl TickBatch {
         }
         filter(&mut self.ts_ns, keep);
         filter(&mut self.symbol, keep);
+        filter(&mut self.venue, keep);
         filter(&mut self.ltp, keep);
         filter(&mut self.ltq, keep);
         filter(&mut self.volume, keep);
@@ -181,11 +185,34 @@ impl TickBatch {
     }
 }
 
-/// Symbols in the order they first appear; an index once given never changes.
+/// The venue of a row without one, as in `aitrader.marketdata.schema`.
+pub const DEFAULT_VENUE: &str = "NSE";
+
+/// Names in the order they first appear; an index once given never changes.
+#[derive(Debug, Default)]
+struct Names {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Names {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&index) = self.index.get(name) {
+            return index;
+        }
+        let index = u32::try_from(self.names.len()).expect("fewer than 2^32 names");
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), index);
+        index
+    }
+}
+
+/// The symbols and the venues of a file, each interned in the order they first appear.
 #[derive(Debug, Default)]
 struct Symbols {
     names: Vec<String>,
     index: HashMap<String, u32>,
+    venues: Names,
 }
 
 impl Symbols {
@@ -197,6 +224,11 @@ impl Symbols {
         self.names.push(name.to_owned());
         self.index.insert(name.to_owned(), index);
         index
+    }
+
+    /// A venue's index; an empty one is [`DEFAULT_VENUE`].
+    fn venue(&mut self, name: &str) -> u32 {
+        self.venues.intern(if name.is_empty() { DEFAULT_VENUE } else { name })
     }
 }
 
@@ -266,6 +298,11 @@ impl TickFile {
     /// In Parquet it may hold a symbol seen only on a row that was then left out as unreadable.
     pub fn symbols(&self) -> &[String] {
         &self.symbols.names
+    }
+
+    /// The venues seen so far, in the order they first appeared; [`TickBatch::venue`] indexes this list.
+    pub fn venues(&self) -> &[String] {
+        &self.symbols.venues.names
     }
 
     /// Rows left out so far because they cannot become a tick.
@@ -352,6 +389,7 @@ fn check_columns(path: &Path, columns: &[String]) -> Result<(), TickFileError> {
 struct Positions {
     timestamp: usize,
     symbol: usize,
+    venue: Option<usize>,
     ltp: usize,
     ltq: Option<usize>,
     volume: Option<usize>,
@@ -378,6 +416,7 @@ impl Positions {
         Self {
             timestamp: required("timestamp"),
             symbol: required("symbol"),
+            venue: find("venue"),
             ltp: required("ltp"),
             ltq: find("ltq"),
             volume: find("volume"),
@@ -658,6 +697,7 @@ impl CsvSource {
         if symbol.is_empty() {
             return Err("symbol is empty".to_owned());
         }
+        let venue = optional(at.venue, "venue")?;
         let ltp = parse_price("ltp", cell(at.ltp, "ltp")?)?;
         let ltq = parse_quantity("ltq", optional(at.ltq, "ltq")?)?;
         let volume = parse_quantity("volume", optional(at.volume, "volume")?)?;
@@ -683,6 +723,7 @@ impl CsvSource {
 
         batch.ts_ns.push(ts_ns);
         batch.symbol.push(symbols.intern(symbol));
+        batch.venue.push(symbols.venue(venue));
         batch.ltp.push(ltp);
         batch.ltq.push(ltq);
         batch.volume.push(volume);
@@ -805,6 +846,7 @@ fn plan(path: &Path, column: &ColumnDescriptor, index: usize, role: Role) -> Res
 struct ParquetPlan {
     timestamp: Plan,
     symbol: Plan,
+    venue: Option<Plan>,
     ltp: Plan,
     ltq: Option<Plan>,
     volume: Option<Plan>,
@@ -831,6 +873,7 @@ struct Group {
     remaining: usize,
     timestamp: Column,
     symbol: Column,
+    venue: Option<Column>,
     ltp: Column,
     ltq: Option<Column>,
     volume: Option<Column>,
@@ -883,6 +926,7 @@ impl ParquetSource {
         let plan = ParquetPlan {
             timestamp: plan_of(at.timestamp, Role::Time)?,
             symbol: plan_of(at.symbol, Role::Text)?,
+            venue: optional(at.venue, Role::Text)?,
             ltp: plan_of(at.ltp, Role::Price)?,
             ltq: optional(at.ltq, Role::Quantity)?,
             volume: optional(at.volume, Role::Quantity)?,
@@ -892,11 +936,10 @@ impl ParquetSource {
             ask_qty: optional(at.ask_qty, Role::Quantity)?,
             levels,
         };
-        // Columns read by nothing (venue, seq, orders) still must have a usable type, as in Python.
+        // Columns read by nothing (seq, orders) still must have a usable type, as in Python.
         for name in &names {
             let Some(leaf) = find(name) else { continue };
             let role = match name.as_str() {
-                "venue" => Role::Text,
                 "seq" => Role::Quantity,
                 name if name.contains("_orders_") || name.contains("_qty_") => Role::Quantity,
                 name if name.contains("_price_") => Role::Price,
@@ -951,6 +994,7 @@ impl ParquetSource {
             remaining: rows,
             timestamp: open(&plan.timestamp)?,
             symbol: open(&plan.symbol)?,
+            venue: optional(&plan.venue)?,
             ltp: open(&plan.ltp)?,
             ltq: optional(&plan.ltq)?,
             volume: optional(&plan.volume)?,
@@ -1038,6 +1082,12 @@ impl Group {
         self.symbol
             .symbols(rows, symbols, &mut batch.symbol, &mut problems)
             .map_err(|e| failed(&self.symbol, e))?;
+        match &mut self.venue {
+            Some(column) => column
+                .venues(rows, symbols, &mut batch.venue, &mut problems)
+                .map_err(|e| failed(column, e))?,
+            None => batch.venue.resize(start + rows, symbols.venue("")),
+        }
         self.ltp
             .floats(rows, &mut batch.ltp)
             .map_err(|e| failed(&self.ltp, e))?;
@@ -1216,6 +1266,34 @@ impl Column {
         }
     }
 
+    /// Venues as indices into `symbols.venues`; a null or empty venue is [`DEFAULT_VENUE`], a non-UTF-8 one
+    /// a problem for its row.
+    fn venues(
+        &mut self,
+        rows: usize,
+        symbols: &mut Symbols,
+        out: &mut Vec<u32>,
+        problems: &mut Vec<(usize, String)>,
+    ) -> Result<(), String> {
+        let ColumnReader::ByteArrayColumnReader(reader) = &mut self.reader else {
+            return Err(self.unexpected());
+        };
+        let start = out.len();
+        read_values(reader, self.max_def, rows, |value| {
+            let text = match value {
+                None => Ok(""),
+                Some(value) => value.as_utf8().map_err(|_| ()),
+            };
+            match text {
+                Ok(text) => out.push(symbols.venue(text)),
+                Err(()) => {
+                    problems.push((out.len() - start, "venue is not UTF-8 text".to_owned()));
+                    out.push(u32::MAX);
+                }
+            }
+        })
+    }
+
     /// Symbols as indices into `symbols`; a null, empty or non-UTF-8 symbol is a problem for its row.
     fn symbols(
         &mut self,
@@ -1324,6 +1402,7 @@ mod tests {
         for batch in batches {
             all.ts_ns.extend(&batch.ts_ns);
             all.symbol.extend(&batch.symbol);
+            all.venue.extend(&batch.venue);
             all.ltp.extend(&batch.ltp);
             all.ltq.extend(&batch.ltq);
             all.volume.extend(&batch.volume);
@@ -1424,7 +1503,7 @@ mod tests {
     const DEPTH_SCHEMA: &str = "message ticks {
         REQUIRED INT64 timestamp (TIMESTAMP(NANOS,true));
         REQUIRED BYTE_ARRAY symbol (STRING);
-        REQUIRED BYTE_ARRAY venue (STRING);
+        OPTIONAL BYTE_ARRAY venue (STRING);
         REQUIRED INT64 seq;
         REQUIRED DOUBLE ltp;
         REQUIRED INT64 ltq;
@@ -1449,7 +1528,7 @@ mod tests {
         vec![
             Values::I64(vec![Some(T0), Some(T0 + 1), Some(T0 + 2), Some(T0 - 5)]),
             Values::Text(vec![Some("INFY"), Some("TCS"), Some("INFY"), Some("TCS")]),
-            Values::Text(vec![Some("NSE"); 4]),
+            Values::Text(vec![Some("NSE"), Some("BSE"), None, Some("")]),
             Values::I64(vec![Some(1), Some(1), Some(2), Some(2)]),
             Values::F64(vec![Some(1500.05), Some(3400.0), Some(-1.0), Some(f64::NAN)]),
             Values::I64(vec![Some(10), Some(0), Some(-3), Some(5)]),
@@ -1484,6 +1563,8 @@ mod tests {
         let (batch, file) = read_one(&path);
 
         assert_eq!(file.symbols(), ["INFY", "TCS"]);
+        assert_eq!(file.venues(), ["NSE", "BSE"]);
+        assert_eq!(batch.venue, [0, 1, 0, 0], "a null or empty venue is NSE");
         assert_eq!(file.rows_total(), Some(4));
         assert_eq!(batch.ts_ns, [T0, T0 + 1, T0 + 2, T0 - 5], "out of order is kept");
         assert_eq!(batch.symbol, [0, 1, 0, 1]);
@@ -1530,6 +1611,10 @@ mod tests {
         let (batch, file) = read_one(&path);
 
         assert_eq!(file.symbols(), ["SBIN", "ITC"]);
+        assert_eq!(
+            (file.venues(), batch.venue.as_slice()),
+            (&["NSE".to_owned()][..], &[0, 0, 0][..])
+        );
         assert_eq!(batch.ts_ns, [T0, T0 + 10, T0 + 20]);
         assert_eq!(batch.symbol, [0, 1, 0]);
         assert_eq!(batch.ltp, [800.0, 400.0, 801.0]);
@@ -1744,6 +1829,26 @@ mod tests {
         assert_eq!(batch.volume, [10, 0, 12]);
         assert_eq!(batch.bid_depth_qty, [300, 0, -4]);
         assert_eq!(batch.ask_depth_qty, [0, 0, 0]);
+    }
+
+    #[test]
+    fn csv_venues_are_read_and_an_empty_or_missing_one_is_nse() {
+        let dir = TempDir::new("csv-venues");
+        let with = dir.write(
+            "with.csv",
+            "timestamp,symbol,venue,ltp\n1,RELIANCE,NSE,1500\n2,RELIANCE25NOVFUT,NFO,1506\n3,INFY,,1500\n",
+        );
+        let without = dir.write("without.csv", "timestamp,symbol,ltp\n1,INFY,1500\n");
+
+        let (batch, file) = read_one(&with);
+        let (plain, plain_file) = read_one(&without);
+
+        assert_eq!(file.venues(), ["NSE", "NFO"]);
+        assert_eq!(batch.venue, [0, 1, 0]);
+        assert_eq!(
+            (plain_file.venues(), plain.venue.as_slice()),
+            (&["NSE".to_owned()][..], &[0][..])
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use pattern_engine_core::contracts::{
     encode, signal_id, EndOfData, Signal, END_OF_DATA_TAG, SCHEMA_VERSION, SIGNAL_TAG,
 };
 use pattern_engine_core::engine::{Detection, EngineColumns, PatternEngine, PATTERNS, SKIP_REASONS};
-use pattern_engine_core::tickfile::TickFile;
+use pattern_engine_core::tickfile::{TickFile, DEFAULT_VENUE};
 use pyo3::exceptions::{PyConnectionError, PyValueError};
 use pyo3::prelude::*;
 
@@ -48,21 +48,26 @@ struct Target<'a> {
     stream: &'a str,
     replay_id: &'a str,
     maxlen: Option<u64>,
-    venue: &'a str,
-    venues: &'a HashMap<String, String>,
 }
 
-fn signal(engine: &PatternEngine, detection: &Detection, target: &Target<'_>, ts_ns: u64) -> Signal {
+/// Each engine symbol's venue, as its latest row in the file gave it.
+struct Venues<'a> {
+    names: &'a [String],
+    of_symbol: &'a [u32],
+}
+
+fn signal(engine: &PatternEngine, detection: &Detection, venues: &Venues<'_>, ts_ns: u64) -> Signal {
     let symbol = engine
         .symbols()
         .get(detection.symbol as usize)
         .cloned()
         .unwrap_or_default();
     let pattern = PATTERNS.get(usize::from(detection.pattern)).copied().unwrap_or("");
-    let venue = target
-        .venues
-        .get(&symbol)
-        .map_or(target.venue, String::as_str)
+    let venue = venues
+        .of_symbol
+        .get(detection.symbol as usize)
+        .and_then(|&index| venues.names.get(index as usize))
+        .map_or(DEFAULT_VENUE, String::as_str)
         .to_owned();
     Signal {
         msg: SIGNAL_TAG.to_owned(),
@@ -87,12 +92,13 @@ fn publish(
     connection: &mut redis::Connection,
     engine: &PatternEngine,
     detections: &[Detection],
+    venues: &Venues<'_>,
     target: &Target<'_>,
 ) -> Result<(), ReplayError> {
     let ts_ns = now_ns();
     let mut pipe = redis::pipe();
     for detection in detections {
-        let payload = encode(&signal(engine, detection, target, ts_ns))
+        let payload = encode(&signal(engine, detection, venues, ts_ns))
             .map_err(|e| ReplayError::Value(format!("encoding a signal failed: {e}")))?;
         let command = pipe.cmd("XADD").arg(target.stream);
         if let Some(maxlen) = target.maxlen {
@@ -152,6 +158,7 @@ fn replay(
     let mut connection = redis::Client::open(redis_url)?.get_connection()?;
     let mut engine = PatternEngine::new(config);
     let mut mapping: Vec<Option<u32>> = Vec::new();
+    let mut venue_of_symbol: Vec<u32> = vec![u32::MAX; engine.symbols().len()];
     let mut out: Vec<Detection> = Vec::new();
     let (mut rows, mut published) = (0u64, 0u64);
     let mut last_tick_ts_ns: Option<u64> = None;
@@ -175,12 +182,21 @@ fn replay(
         engine
             .on_columns(&columns, &mut out)
             .map_err(|e| ReplayError::Value(e.to_string()))?;
+        for (&code, &venue) in batch.symbol.iter().zip(&batch.venue) {
+            if let Some(&Some(index)) = mapping.get(code as usize) {
+                venue_of_symbol[index as usize] = venue;
+            }
+        }
         rows += batch.ts_ns.len() as u64;
         if let Some(&last) = batch.ts_ns.last() {
             last_tick_ts_ns = u64::try_from(last).ok().or(last_tick_ts_ns);
         }
         if !out.is_empty() {
-            publish(&mut connection, &engine, &out, target)?;
+            let venues = Venues {
+                names: file.venues(),
+                of_symbol: &venue_of_symbol,
+            };
+            publish(&mut connection, &engine, &out, &venues, target)?;
             published += out.len() as u64;
             out.clear();
         }
@@ -198,7 +214,7 @@ fn replay(
 /// Replay a Parquet or CSV tick file through the engine and append its signals to `stream`.
 #[pyfunction]
 #[pyo3(name = "run_replay_publish", signature = (
-    path, redis_url, stream, config, *, batch_rows=65536, maxlen=None, venue="NSE", venues=None, replay_id=None
+    path, redis_url, stream, config, *, batch_rows=65536, maxlen=None, replay_id=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn py_run_replay_publish(
@@ -209,15 +225,12 @@ pub fn py_run_replay_publish(
     config: &str,
     batch_rows: usize,
     maxlen: Option<u64>,
-    venue: &str,
-    venues: Option<HashMap<String, String>>,
     replay_id: Option<String>,
 ) -> PyResult<HashMap<String, u64>> {
     if batch_rows == 0 {
         return Err(PyValueError::new_err("batch_rows must be > 0, was 0"));
     }
     let config = EngineConfig::from_toml(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let venues = venues.unwrap_or_default();
     let replay_id = replay_id.unwrap_or_else(|| format!("rust-{:x}", now_ns()));
     if replay_id.is_empty() || replay_id.len() > 64 {
         return Err(PyValueError::new_err(format!(
@@ -228,8 +241,6 @@ pub fn py_run_replay_publish(
         stream,
         replay_id: &replay_id,
         maxlen,
-        venue,
-        venues: &venues,
     };
     let (summary, engine) = py.detach(|| replay(&path, redis_url, config, batch_rows, &target))?;
     let counters = engine.counters();
