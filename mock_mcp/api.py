@@ -1,0 +1,151 @@
+"""The Kite Connect v3 routes: validate, call the account or the sessions, shape Kite's answer."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from mock_mcp.account import Account
+from mock_mcp.kite import ErrorType, KiteError, success
+from mock_mcp.sessions import Session, SessionStore
+
+router = APIRouter()
+
+
+def _sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+def _account(request: Request) -> Account:
+    account: Account = request.app.state.account
+    return account
+
+
+def _session(request: Request, authorization: Annotated[str | None, Header()] = None) -> Session:
+    return _sessions(request).authenticate(authorization)
+
+
+Sessions = Annotated[SessionStore, Depends(_sessions)]
+AccountDep = Annotated[Account, Depends(_account)]
+Authenticated = Annotated[Session, Depends(_session)]
+
+
+@router.get("/health", include_in_schema=False)
+def health(account: AccountDep) -> dict[str, Any]:
+    return {"status": "ok", "user_id": account.user_id}
+
+
+# -- login -------------------------------------------------------------------------------------------------
+
+
+@router.get("/connect/login", response_model=None)
+def login_page(
+    request: Request, sessions: Sessions, api_key: str = "", redirect_params: str = ""
+) -> RedirectResponse | HTMLResponse:
+    """Kite's login page: with auto-login, straight back to the app with a request token; else a form."""
+    if api_key != sessions.api_key:
+        raise KiteError(ErrorType.INPUT, "Invalid `api_key`.")
+    if request.app.state.settings.auto_login:
+        return _redirect_with_token(request, sessions, redirect_params)
+    page = (
+        "<!doctype html><title>Kite (AITrader mock) login</title>"
+        f'<form method=post><input type=hidden name=api_key value="{escape(api_key)}">'
+        f'<input type=hidden name=redirect_params value="{escape(redirect_params)}">'
+        f"<p>Log in as {escape(request.app.state.account.user_id)}</p><button>Log in</button></form>"
+    )
+    return HTMLResponse(page)
+
+
+@router.post("/connect/login")
+def login(
+    request: Request, sessions: Sessions, api_key: Annotated[str, Form()], redirect_params: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    if api_key != sessions.api_key:
+        raise KiteError(ErrorType.INPUT, "Invalid `api_key`.")
+    return _redirect_with_token(request, sessions, redirect_params)
+
+
+def _redirect_with_token(request: Request, sessions: Sessions, redirect_params: str) -> RedirectResponse:
+    parts = urlsplit(request.app.state.settings.redirect_url)
+    query = urlencode(
+        {"request_token": sessions.issue_request_token(), "action": "login", "type": "login", "status": "success"}
+    )
+    extra = "&".join(part for part in (parts.query, query, redirect_params) if part)
+    return RedirectResponse(urlunsplit(parts._replace(query=extra)), status_code=302)
+
+
+@router.get("/callback", include_in_schema=False)
+def callback(request_token: str = "", status: str = "") -> dict[str, Any]:
+    """The default redirect URL: shows the request token, for a developer without an app of their own."""
+    return success({"request_token": request_token, "status": status})
+
+
+@router.post("/session/token")
+def create_session(
+    sessions: Sessions,
+    account: AccountDep,
+    api_key: Annotated[str, Form()],
+    request_token: Annotated[str, Form()],
+    checksum: Annotated[str, Form()],
+) -> dict[str, Any]:
+    session = sessions.exchange(api_key, request_token, checksum)
+    return success(_session_body(session, account, sessions.api_key))
+
+
+@router.post("/session/refresh_token")
+def refresh_session(
+    sessions: Sessions,
+    account: AccountDep,
+    api_key: Annotated[str, Form()],
+    refresh_token: Annotated[str, Form()],
+    checksum: Annotated[str, Form()],
+) -> dict[str, Any]:
+    session = sessions.refresh(api_key, refresh_token, checksum)
+    return success(_session_body(session, account, sessions.api_key))
+
+
+@router.delete("/session/token")
+def delete_session(
+    sessions: Sessions, api_key: Annotated[str, Query()], access_token: Annotated[str, Query()]
+) -> dict[str, Any]:
+    sessions.invalidate(api_key, access_token)
+    return success(True)
+
+
+def _session_body(session: Session, account: Account, api_key: str) -> dict[str, Any]:
+    return {
+        **account.profile(),
+        "api_key": api_key,
+        "access_token": session.access_token,
+        "public_token": session.public_token,
+        "refresh_token": session.refresh_token,
+        "enctoken": session.public_token,
+        "silo": "",
+        "login_time": session.login_time,
+    }
+
+
+# -- user --------------------------------------------------------------------------------------------------
+
+
+@router.get("/user/profile")
+def profile(_: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.profile())
+
+
+@router.get("/user/margins")
+def margins(_: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.margins())
+
+
+@router.get("/user/margins/{segment}")
+def segment_margins(segment: str, _: Authenticated, account: AccountDep) -> dict[str, Any]:
+    all_segments = account.margins()
+    if segment not in all_segments:
+        raise KiteError(ErrorType.INPUT, f"Invalid segment `{segment}`: expected one of {', '.join(all_segments)}.")
+    return success(all_segments[segment])

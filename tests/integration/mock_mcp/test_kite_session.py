@@ -1,0 +1,169 @@
+"""The official kiteconnect client against mock_mcp over loopback: login, profile, margins, and Kite's errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from kiteconnect import KiteConnect
+from kiteconnect import exceptions as kite_errors
+
+from aitrader.devstack.ports import free_port
+from mock_mcp.app import create_app
+from mock_mcp.sessions import checksum
+from mock_mcp.settings import MockMcpSettings
+
+API_KEY, API_SECRET = "test_key", "test_secret"
+
+
+class Mock:
+    def __init__(self, root: str, settings: MockMcpSettings) -> None:
+        self.root = root
+        self.settings = settings
+
+    def client(self, access_token: str | None = None) -> KiteConnect:
+        kite = KiteConnect(API_KEY, access_token=access_token, root=self.root, timeout=5)
+        kite._default_login_uri = f"{self.root}/connect/login"  # login_url() ignores root (notes §0.2)
+        return kite
+
+    def request_token(self) -> str:
+        response = httpx.get(f"{self.root}/connect/login", params={"api_key": API_KEY, "v": "3"})
+        assert response.status_code == 302, response.text
+        query = dict(httpx.URL(response.headers["location"]).params)
+        assert query["status"] == "success"
+        return query["request_token"]
+
+    def logged_in(self) -> KiteConnect:
+        kite = self.client()
+        kite.generate_session(self.request_token(), api_secret=API_SECRET)
+        return kite
+
+
+def _serve(settings: MockMcpSettings) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)  # leave logging be
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "mock_mcp did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _settings(state: Path) -> MockMcpSettings:
+    return MockMcpSettings(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        state_path=state / "state.json",
+        redirect_url="http://127.0.0.1:1/callback",
+        opening_cash=500_000.0,
+    )
+
+
+@pytest.fixture
+def mock(tmp_path: Path) -> Iterator[Mock]:
+    settings = _settings(tmp_path)
+    for root in _serve(settings):
+        yield Mock(root, settings)
+
+
+def test_the_login_flow_gives_a_session_the_client_keeps(mock: Mock):
+    kite = mock.client()
+    assert kite.login_url().startswith(f"{mock.root}/connect/login?api_key={API_KEY}")
+
+    session = kite.generate_session(mock.request_token(), api_secret=API_SECRET)
+
+    assert isinstance(session["login_time"], datetime)
+    assert session["user_id"] == "AT0001" and session["api_key"] == API_KEY
+    assert kite.access_token == session["access_token"]
+    assert kite.profile()["user_id"] == "AT0001"
+
+
+def test_a_request_token_works_once_and_a_bad_checksum_is_refused(mock: Mock):
+    token = mock.request_token()
+    with pytest.raises(kite_errors.TokenException, match="Invalid `checksum`"):
+        mock.client().generate_session(token, api_secret="wrong")
+    with pytest.raises(kite_errors.TokenException, match="invalid or has expired"):
+        mock.client().generate_session(token, api_secret=API_SECRET)  # spent by the failed attempt
+
+
+def test_margins_are_kites_shape_and_a_segment_can_be_asked_alone(mock: Mock):
+    kite = mock.logged_in()
+
+    margins = kite.margins()
+    equity = kite.margins("equity")
+
+    assert set(margins) == {"equity", "commodity"}
+    assert equity == margins["equity"]
+    assert equity["net"] == 500_000.0 and equity["available"]["cash"] == 500_000.0
+    assert set(equity["utilised"]) >= {"debits", "exposure", "span", "m2m_realised", "m2m_unrealised"}
+    with pytest.raises(kite_errors.InputException, match="Invalid segment `bogus`"):
+        kite.margins("bogus")
+
+
+def test_calls_without_a_valid_token_raise_token_exception_and_fire_the_expiry_hook(mock: Mock):
+    expired: list[bool] = []
+    kite = mock.client(access_token="not-a-token")
+    kite.set_session_expiry_hook(lambda: expired.append(True))
+
+    with pytest.raises(kite_errors.TokenException) as caught:
+        kite.profile()
+
+    assert caught.value.code == 403 and expired == [True]
+    response = httpx.get(f"{mock.root}/user/profile")
+    assert response.status_code == 403 and response.json()["error_type"] == "TokenException"
+
+
+def test_refresh_replaces_a_session_and_logout_ends_one(mock: Mock):
+    token = mock.request_token()
+    first = httpx.post(
+        f"{mock.root}/session/token",
+        data={"api_key": API_KEY, "request_token": token, "checksum": checksum(API_KEY, token, API_SECRET)},
+    ).json()["data"]
+    kite = mock.client()
+
+    renewed = kite.renew_access_token(first["refresh_token"], API_SECRET)
+
+    assert kite.access_token == renewed["access_token"] != first["access_token"]
+    with pytest.raises(kite_errors.TokenException):
+        mock.client(first["access_token"]).profile()
+    assert kite.profile()["user_id"] == "AT0001"
+    assert kite.invalidate_access_token() is True
+    with pytest.raises(kite_errors.TokenException):
+        kite.profile()
+
+
+def test_unknown_routes_bad_methods_and_missing_fields_answer_in_kites_envelope(mock: Mock):
+    missing = httpx.get(f"{mock.root}/nope")
+    method = httpx.put(f"{mock.root}/user/profile")
+    field = httpx.post(f"{mock.root}/session/token", data={"api_key": API_KEY})
+
+    assert (missing.status_code, missing.json()["status"], missing.json()["error_type"]) == (
+        404,
+        "error",
+        "GeneralException",
+    )
+    assert method.status_code == 405 and method.json()["status"] == "error"
+    assert field.status_code == 400 and field.json()["error_type"] == "InputException"
+    assert "request_token" in field.json()["message"]
+
+
+def test_sessions_survive_a_restart(tmp_path: Path):
+    settings = _settings(tmp_path)
+    for root in _serve(settings):
+        kite = Mock(root, settings).logged_in()
+        token = kite.access_token
+    for root in _serve(settings):
+        assert Mock(root, settings).client(token).profile()["user_id"] == "AT0001"
