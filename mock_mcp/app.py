@@ -30,7 +30,7 @@ def create_app(settings: MockMcpSettings, *, clock: Callable[[], datetime] = ist
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         user_id=settings.user_id,
-        path=settings.state_path.with_name("sessions.json"),
+        path=settings.state_file.with_name("sessions.json"),
         clock=clock,
     )
     install_kite_errors(app)

@@ -30,6 +30,15 @@ class MockMcpSettings(CommonSettings):
     auto_login: bool = Field(
         default=True, description="Log in at /connect/login without a form (headless development and tests)."
     )
-    state_path: Path = Field(
-        default=Path(".aitrader/mock_mcp/state.json"), description="The account's state file; kept across restarts."
+    home: Path = Field(
+        default=Path(".aitrader"),
+        validation_alias="AITRADER_HOME",
+        description="The local stack's home (aitrader up passes it); the state file lives under it by default.",
     )
+    state_path: Path | None = Field(
+        default=None, description="The account's state file, kept across restarts; unset: <home>/mock_mcp/state.json."
+    )
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_path or self.home / "mock_mcp" / "state.json"

@@ -402,6 +402,7 @@ class Supervisor:
             AITRADER_STREAM_PREFIX=self.settings.stream_prefix,
             LOG_LEVEL=self.settings.log_level,
             PYTHONUNBUFFERED="1",
+            AITRADER_HOME=str(self.paths.home),  # where a service keeps state of its own (mock_mcp's account)
         )
         env[child.spec.port_env] = str(child.port)
         return env

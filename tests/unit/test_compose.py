@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -144,9 +145,22 @@ def test_env_example_documents_every_setting_the_code_reads():
         read |= set(re.findall(r'validation_alias="([A-Z][A-Z0-9_]*)"', text))
         prefix = re.search(r'env_prefix="([A-Z][A-Z0-9_]*)"', text)
         if prefix:
-            fields = re.findall(r"^    ([a-z][a-z0-9_]*): .*= Field\(", text, flags=re.MULTILINE)
-            read |= {prefix.group(1) + field.upper() for field in fields}
+            read |= {prefix.group(1) + field.upper() for field in _fields_without_alias(text)}
     documented = _documented_variables()
 
     assert {"DATABASE_URL", "REDIS_URL", "BACKEND_HOST", "BACKEND_PORT", "AITRADER_HOME"} <= read
     assert read <= documented, f"missing from .env.example: {sorted(read - documented)}"
+
+
+def _fields_without_alias(source: str) -> list[str]:
+    """The settings fields (``name: T = Field(...)``) read under the class's prefix: those without an alias."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        call = node.value
+        if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Field"):
+            continue
+        if not any(keyword.arg == "validation_alias" for keyword in call.keywords):
+            names.append(node.target.id)
+    return names
