@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
-from mock_mcp.account import Account
+from mock_mcp.account import EXCHANGES, Account
+from mock_mcp.instruments import dump
 from mock_mcp.kite import ErrorType, KiteError, success
 from mock_mcp.sessions import Session, SessionStore
 
@@ -149,3 +150,19 @@ def segment_margins(segment: str, _: Authenticated, account: AccountDep) -> dict
     if segment not in all_segments:
         raise KiteError(ErrorType.INPUT, f"Invalid segment `{segment}`: expected one of {', '.join(all_segments)}.")
     return success(all_segments[segment])
+
+
+# -- instruments -------------------------------------------------------------------------------------------
+
+
+@router.get("/instruments", response_class=PlainTextResponse)
+def all_instruments(request: Request) -> PlainTextResponse:
+    """The instrument master as Kite's CSV (the client needs a Content-Type with ``csv`` in it)."""
+    return PlainTextResponse(dump(request.app.state.instruments), media_type="text/csv")
+
+
+@router.get("/instruments/{exchange}", response_class=PlainTextResponse)
+def exchange_instruments(exchange: str, request: Request) -> PlainTextResponse:
+    if exchange not in EXCHANGES:
+        raise KiteError(ErrorType.INPUT, f"Invalid exchange `{exchange}`: expected one of {', '.join(EXCHANGES)}.")
+    return PlainTextResponse(dump(request.app.state.instruments, exchange), media_type="text/csv")

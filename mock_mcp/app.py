@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from mock_mcp.account import Account
 from mock_mcp.api import router
+from mock_mcp.instruments import load_instruments
 from mock_mcp.kite import install_kite_errors
 from mock_mcp.sessions import SessionStore
 from mock_mcp.settings import MockMcpSettings
@@ -33,6 +34,7 @@ def create_app(settings: MockMcpSettings, *, clock: Callable[[], datetime] = ist
         path=settings.state_file.with_name("sessions.json"),
         clock=clock,
     )
+    app.state.instruments = load_instruments(settings.instruments_path)
     install_kite_errors(app)
     app.include_router(router)
     return app

@@ -30,6 +30,9 @@ class MockMcpSettings(CommonSettings):
     auto_login: bool = Field(
         default=True, description="Log in at /connect/login without a form (headless development and tests)."
     )
+    instruments_path: Path | None = Field(
+        default=None, description="A Kite instruments CSV to serve; unset: the synthetic market's instruments."
+    )
     home: Path = Field(
         default=Path(".aitrader"),
         validation_alias="AITRADER_HOME",

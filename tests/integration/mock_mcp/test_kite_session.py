@@ -167,3 +167,22 @@ def test_sessions_survive_a_restart(tmp_path: Path):
         token = kite.access_token
     for root in _serve(settings):
         assert Mock(root, settings).client(token).profile()["user_id"] == "AT0001"
+
+
+def test_the_instrument_master_lists_the_sample_days_instruments_in_kites_csv(mock: Mock):
+    kite = mock.logged_in()
+
+    everything = kite.instruments()
+    futures = kite.instruments("NFO")
+
+    by_symbol = {row["tradingsymbol"]: row for row in everything}
+    assert {"RELIANCE", "INFY", "TCS", "RELIANCE25NOVFUT"} <= set(by_symbol)
+    infy = by_symbol["INFY"]
+    assert infy["instrument_token"] & 0xFF == 1 and infy["exchange"] == "NSE" and infy["lot_size"] == 1
+    assert isinstance(infy["last_price"], float) and infy["strike"] == 0.0 and infy["tick_size"] == 0.05
+    assert [row["tradingsymbol"] for row in futures] == ["RELIANCE25NOVFUT"]
+    future = futures[0]
+    assert future["instrument_type"] == "FUT" and future["lot_size"] == 500 and future["instrument_token"] & 0xFF == 2
+    assert str(future["expiry"]).startswith("2025-11-")  # the near-month contract of the sample day (2025-11-21)
+    with pytest.raises(kite_errors.InputException, match="Invalid exchange `XYZ`"):
+        kite.instruments("XYZ")
