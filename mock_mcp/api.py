@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from mock_mcp.account import EXCHANGES, Account
 from mock_mcp.instruments import dump
 from mock_mcp.kite import ErrorType, KiteError, success
+from mock_mcp.prices import PriceModel, Snapshot
 from mock_mcp.sessions import Session, SessionStore
 
 router = APIRouter()
@@ -166,3 +167,82 @@ def exchange_instruments(exchange: str, request: Request) -> PlainTextResponse:
     if exchange not in EXCHANGES:
         raise KiteError(ErrorType.INPUT, f"Invalid exchange `{exchange}`: expected one of {', '.join(EXCHANGES)}.")
     return PlainTextResponse(dump(request.app.state.instruments, exchange), media_type="text/csv")
+
+
+# -- quotes ------------------------------------------------------------------------------------------------
+
+QUOTE_LIMIT = 500
+LTP_LIMIT = 1_000
+
+
+def _snapshots(request: Request, keys: list[str], limit: int) -> dict[str, Snapshot]:
+    """The requested ``EXCHANGE:SYMBOL`` (or instrument token) keys that name an instrument, as Kite answers
+    them: an unknown key is simply absent."""
+    if not keys:
+        raise KiteError(ErrorType.INPUT, "No instruments given: pass one or more `i=EXCHANGE:TRADINGSYMBOL`.")
+    if len(keys) > limit:
+        raise KiteError(ErrorType.INPUT, f"Too many instruments: at most {limit} per call, was {len(keys)}.")
+    index: dict[str, Any] = request.app.state.instrument_index
+    model: PriceModel = request.app.state.prices
+    now = request.app.state.clock()
+    return {key: model.snapshot(index[key], now) for key in dict.fromkeys(keys) if key in index}
+
+
+def _stamp(moment: Any) -> str:
+    return str(moment.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+@router.get("/quote")
+def quote(request: Request, _: Authenticated, i: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """Full quotes: last trade, day's OHLC and volume, circuit limits, five levels of depth a side."""
+    out: dict[str, Any] = {}
+    for key, snap in _snapshots(request, i or [], QUOTE_LIMIT).items():
+        out[key] = {
+            "instrument_token": snap.instrument.instrument_token,
+            "timestamp": _stamp(snap.at),
+            "last_trade_time": _stamp(snap.at),
+            "last_price": snap.last_price,
+            "last_quantity": snap.last_quantity,
+            "buy_quantity": sum(quantity for _, quantity, _ in snap.bids),
+            "sell_quantity": sum(quantity for _, quantity, _ in snap.asks),
+            "volume": snap.volume,
+            "average_price": snap.average_price,
+            "oi": 0,
+            "oi_day_high": 0,
+            "oi_day_low": 0,
+            "net_change": round(snap.last_price - snap.close, 2),
+            "lower_circuit_limit": round(snap.close * 0.8, 2),
+            "upper_circuit_limit": round(snap.close * 1.2, 2),
+            "ohlc": {"open": snap.open, "high": snap.high, "low": snap.low, "close": snap.close},
+            "depth": {
+                "buy": [{"price": p, "quantity": q, "orders": o} for p, q, o in snap.bids],
+                "sell": [{"price": p, "quantity": q, "orders": o} for p, q, o in snap.asks],
+            },
+        }
+    return success(out)
+
+
+@router.get("/quote/ltp")
+def ltp(request: Request, _: Authenticated, i: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    snapshots = _snapshots(request, i or [], LTP_LIMIT)
+    return success(
+        {
+            key: {"instrument_token": snap.instrument.instrument_token, "last_price": snap.last_price}
+            for key, snap in snapshots.items()
+        }
+    )
+
+
+@router.get("/quote/ohlc")
+def ohlc(request: Request, _: Authenticated, i: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    snapshots = _snapshots(request, i or [], LTP_LIMIT)
+    return success(
+        {
+            key: {
+                "instrument_token": snap.instrument.instrument_token,
+                "last_price": snap.last_price,
+                "ohlc": {"open": snap.open, "high": snap.high, "low": snap.low, "close": snap.close},
+            }
+            for key, snap in snapshots.items()
+        }
+    )

@@ -11,6 +11,7 @@ from mock_mcp.account import Account
 from mock_mcp.api import router
 from mock_mcp.instruments import load_instruments
 from mock_mcp.kite import install_kite_errors
+from mock_mcp.prices import PriceModel
 from mock_mcp.sessions import SessionStore
 from mock_mcp.settings import MockMcpSettings
 
@@ -35,6 +36,12 @@ def create_app(settings: MockMcpSettings, *, clock: Callable[[], datetime] = ist
         clock=clock,
     )
     app.state.instruments = load_instruments(settings.instruments_path)
+    app.state.instrument_index = {
+        **{f"{item.exchange}:{item.tradingsymbol}": item for item in app.state.instruments},
+        **{str(item.instrument_token): item for item in app.state.instruments},
+    }
+    app.state.prices = PriceModel(app.state.instruments)
+    app.state.clock = clock
     install_kite_errors(app)
     app.include_router(router)
     return app

@@ -186,3 +186,46 @@ def test_the_instrument_master_lists_the_sample_days_instruments_in_kites_csv(mo
     assert str(future["expiry"]).startswith("2025-11-")  # the near-month contract of the sample day (2025-11-21)
     with pytest.raises(kite_errors.InputException, match="Invalid exchange `XYZ`"):
         kite.instruments("XYZ")
+
+
+def test_quotes_answer_the_keys_asked_for_and_agree_with_each_other(mock: Mock):
+    kite = mock.logged_in()
+
+    quotes = kite.quote("NSE:INFY", "NSE:RELIANCE", "NSE:NOPE")
+    ltp = kite.ltp("NSE:INFY")
+    ohlc = kite.ohlc("NSE:INFY")
+
+    assert set(quotes) == {"NSE:INFY", "NSE:RELIANCE"}  # an unknown key is simply absent, as on Kite
+    infy = quotes["NSE:INFY"]
+    assert isinstance(infy["timestamp"], datetime) and isinstance(infy["last_trade_time"], datetime)
+    assert infy["instrument_token"] & 0xFF == 1
+    best_bid, best_ask = infy["depth"]["buy"][0]["price"], infy["depth"]["sell"][0]["price"]
+    assert len(infy["depth"]["buy"]) == len(infy["depth"]["sell"]) == 5
+    assert best_bid < best_ask and round(best_ask - best_bid, 2) == 0.05
+    assert infy["ohlc"]["low"] <= infy["last_price"] <= infy["ohlc"]["high"]
+    assert infy["lower_circuit_limit"] < infy["ohlc"]["close"] < infy["upper_circuit_limit"]
+    assert ltp["NSE:INFY"]["last_price"] == pytest.approx(infy["last_price"], rel=0.05)
+    assert set(ohlc["NSE:INFY"]["ohlc"]) == {"open", "high", "low", "close"}
+    with pytest.raises(kite_errors.InputException, match="No instruments given"):
+        kite.quote()
+
+
+def test_the_price_model_is_deterministic_in_time_and_rounded_to_ticks():
+    from mock_mcp.instruments import load_instruments
+    from mock_mcp.prices import IST, PriceModel
+
+    instruments = load_instruments(None)
+    at = datetime(2025, 11, 24, 11, 30, 15, tzinfo=IST)
+    first, again = PriceModel(instruments), PriceModel(instruments)
+
+    for instrument in instruments:
+        one, two = first.snapshot(instrument, at), again.snapshot(instrument, at)
+        assert one == two
+        assert round(one.last_price / instrument.tick_size, 6).is_integer()
+        before_open = first.snapshot(instrument, at.replace(hour=8))
+        assert (
+            before_open.last_price
+            == before_open.close
+            == round(round(instrument.last_price / instrument.tick_size) * instrument.tick_size, 2)
+        )
+        assert before_open.volume == 0
