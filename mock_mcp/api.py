@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from mock_mcp.account import EXCHANGES, Account
 from mock_mcp.instruments import dump
 from mock_mcp.kite import ErrorType, KiteError, success
-from mock_mcp.prices import PriceModel, Snapshot
+from mock_mcp.prices import INTERVALS, IST, PriceModel, Snapshot
 from mock_mcp.sessions import Session, SessionStore
 
 router = APIRouter()
@@ -246,3 +247,43 @@ def ohlc(request: Request, _: Authenticated, i: Annotated[list[str] | None, Quer
             for key, snap in snapshots.items()
         }
     )
+
+
+# -- historical candles ------------------------------------------------------------------------------------
+
+
+def _moment(name: str, text: str) -> datetime:
+    for layout in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, layout).replace(tzinfo=IST)
+        except ValueError:
+            continue
+    raise KiteError(ErrorType.INPUT, f"Invalid `{name}`: expected YYYY-MM-DD HH:MM:SS, was {text!r}.")
+
+
+@router.get("/instruments/historical/{instrument_token}/{interval}")
+def historical(
+    request: Request,
+    _: Authenticated,
+    instrument_token: str,
+    interval: str,
+    from_: Annotated[str, Query(alias="from")],
+    to: str,
+    oi: int = 0,
+) -> dict[str, Any]:
+    """Candles from the price model; ``oi=1`` adds an open-interest column (0: the model has no OI)."""
+    instrument = request.app.state.instrument_index.get(instrument_token)
+    if instrument is None or not instrument_token.isdigit():
+        raise KiteError(ErrorType.INPUT, f"Invalid instrument token `{instrument_token}`.")
+    if interval not in INTERVALS:
+        raise KiteError(ErrorType.INPUT, f"Invalid interval `{interval}`: expected one of {', '.join(INTERVALS)}.")
+    start, end = _moment("from", from_), _moment("to", to)
+    if start > end:
+        raise KiteError(ErrorType.INPUT, "Invalid range: `from` is after `to`.")
+    most_days = INTERVALS[interval][1]
+    if (end - start).days > most_days:
+        raise KiteError(ErrorType.INPUT, f"Interval `{interval}` allows at most {most_days} days per request.")
+    end = min(end, request.app.state.clock())
+    model: PriceModel = request.app.state.prices
+    rows = model.candles(instrument, start, end, interval)
+    return success({"candles": [[*row, 0] for row in rows] if oi else [list(row) for row in rows]})

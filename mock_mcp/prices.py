@@ -82,6 +82,38 @@ class PriceModel:
             asks=[(_round(ask + level * tick, tick), queue * (level + 1), level + 3) for level in range(5)],
         )
 
+    def candles(self, instrument: Instrument, start: datetime, end: datetime, interval: str) -> list[Candle]:
+        """The model's candles that start in ``[start, end]``, on weekdays: ``[time, open, high, low, close,
+        volume]``, the time as Kite writes it (``2025-11-21T09:15:00+0530``; a day candle starts at midnight)."""
+        seconds = INTERVALS[interval][0]
+        start, end = start.astimezone(IST), end.astimezone(IST)
+        tick = instrument.tick_size or 0.05
+        out: list[Candle] = []
+        day = start.date()
+        while day <= end.date():
+            if day.weekday() < 5:
+                path = self._path(instrument, day)
+                opened = datetime.combine(day, SESSION_OPEN, IST)
+                trade = self.snapshot(instrument, opened).last_quantity
+                midnight = datetime.combine(day, time(), IST)
+                for first in range(0, SESSION_SECONDS, seconds):
+                    begins = midnight if interval == "day" else opened + timedelta(seconds=first)
+                    if begins < start or begins > end:
+                        continue
+                    prices = path[first + 1 : first + seconds + 1]
+                    out.append(
+                        (
+                            begins.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            _round(float(prices[0]), tick),
+                            _round(float(prices.max()), tick),
+                            _round(float(prices.min()), tick),
+                            _round(float(prices[-1]), tick),
+                            trade * len(prices),
+                        )
+                    )
+            day += timedelta(days=1)
+        return out
+
     def _path(self, instrument: Instrument, day: date) -> npt.NDArray[np.float64]:
         """Prices at each second of ``day``'s session; index 0 is the previous close (the reference price)."""
         key = (instrument.instrument_token, day)
@@ -94,6 +126,21 @@ class PriceModel:
             path = reference * np.exp(np.concatenate(([0.0], np.cumsum(steps))))
             self._days[key] = path
         return path
+
+
+INTERVALS: Final = {
+    "minute": (60, 60),
+    "3minute": (180, 100),
+    "5minute": (300, 100),
+    "10minute": (600, 100),
+    "15minute": (900, 200),
+    "30minute": (1_800, 200),
+    "60minute": (3_600, 400),
+    "day": (SESSION_SECONDS, 2_000),
+}
+"""Kite's candle intervals: seconds per candle, and the most days one request may span."""
+
+Candle = tuple[str, float, float, float, float, int]
 
 
 def _round(price: float, tick: float) -> float:

@@ -229,3 +229,27 @@ def test_the_price_model_is_deterministic_in_time_and_rounded_to_ticks():
             == round(round(instrument.last_price / instrument.tick_size) * instrument.tick_size, 2)
         )
         assert before_open.volume == 0
+
+
+def test_historical_candles_nest_and_skip_weekends(mock: Mock):
+    kite = mock.logged_in()
+    token = next(row["instrument_token"] for row in kite.instruments("NSE") if row["tradingsymbol"] == "INFY")
+
+    minutes = kite.historical_data(token, "2025-11-21 09:15:00", "2025-11-21 09:24:00", "minute")
+    fives = kite.historical_data(token, "2025-11-21 09:15:00", "2025-11-21 09:24:00", "5minute", oi=True)
+    days = kite.historical_data(token, "2025-11-20", "2025-11-24", "day")
+
+    assert [candle["date"].strftime("%H:%M") for candle in minutes] == [f"09:{m}" for m in range(15, 25)]
+    assert all(c["low"] <= min(c["open"], c["close"]) <= max(c["open"], c["close"]) <= c["high"] for c in minutes)
+    for five, group in zip(fives, (minutes[:5], minutes[5:]), strict=True):
+        assert five["open"] == group[0]["open"] and five["close"] == group[-1]["close"]
+        assert five["high"] == max(c["high"] for c in group) and five["low"] == min(c["low"] for c in group)
+        assert five["volume"] == sum(c["volume"] for c in group) and five["oi"] == 0
+    assert [candle["date"].date().isoformat() for candle in days] == ["2025-11-20", "2025-11-21", "2025-11-24"]
+    assert str(days[0]["date"].utcoffset()) == "5:30:00"
+    with pytest.raises(kite_errors.InputException, match="Invalid interval `2minute`"):
+        kite.historical_data(token, "2025-11-21 09:15:00", "2025-11-21 09:24:00", "2minute")
+    with pytest.raises(kite_errors.InputException, match="at most 60 days"):
+        kite.historical_data(token, "2025-01-01 09:15:00", "2025-11-21 09:24:00", "minute")
+    with pytest.raises(kite_errors.InputException, match="Invalid instrument token `42`"):
+        kite.historical_data(42, "2025-11-21 09:15:00", "2025-11-21 09:24:00", "minute")
