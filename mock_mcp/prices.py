@@ -62,9 +62,8 @@ class PriceModel:
         tick = instrument.tick_size or 0.05
         day = path[: index + 1]
         last = _round(float(path[index]), tick)
-        unit = max(1, instrument.lot_size)
-        trade = max(unit, round(_TRADE_SIZE_RUPEES / max(last, tick) / unit) * unit)
-        queue = max(unit, round(_QUEUE_RUPEES / max(last, tick) / unit) * unit)
+        trade = _units(_TRADE_SIZE_RUPEES, last, instrument)
+        queue = _units(_QUEUE_RUPEES, last, instrument)
         bid = _round(last - tick / 2, tick) if last > tick else tick
         ask = bid + tick
         return Snapshot(
@@ -94,7 +93,7 @@ class PriceModel:
             if day.weekday() < 5:
                 path = self._path(instrument, day)
                 opened = datetime.combine(day, SESSION_OPEN, IST)
-                trade = self.snapshot(instrument, opened).last_quantity
+                trade = _units(_TRADE_SIZE_RUPEES, float(path[0]), instrument)
                 midnight = datetime.combine(day, time(), IST)
                 for first in range(0, SESSION_SECONDS, seconds):
                     begins = midnight if interval == "day" else opened + timedelta(seconds=first)
@@ -141,6 +140,12 @@ INTERVALS: Final = {
 """Kite's candle intervals: seconds per candle, and the most days one request may span."""
 
 Candle = tuple[str, float, float, float, float, int]
+
+
+def _units(rupees: float, price: float, instrument: Instrument) -> int:
+    """About ``rupees`` worth of ``instrument`` at ``price``, in whole lots (at least one)."""
+    unit = max(1, instrument.lot_size)
+    return max(unit, round(rupees / max(price, instrument.tick_size or 0.05) / unit) * unit)
 
 
 def _round(price: float, tick: float) -> float:

@@ -15,12 +15,11 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aitrader.contracts import Tick
 from aitrader.errors import ConfigurationError
 from aitrader.log import get_logger
-from aitrader.marketdata.schema import DEPTH_LEVELS, DEPTH_SIDES, depth_column
+from aitrader.marketdata.schema import DEPTH_LEVELS, DEPTH_SIDES, depth_column, dictionary_codes, numbers
 from pattern_engine.config import EngineConfig
 from pattern_engine.engine import Detection, Engine, Implementation
 from pattern_engine.reference import ReferenceEngine
@@ -138,15 +137,12 @@ def engine_columns(table: pa.Table) -> dict[str, Any]:
     (a level needs a price and a quantity other than 0, as in ``schema.ticks_from_table``) uses the best
     quantities instead, as a tick without depth does.
     """
-    encoded = table.column("symbol").combine_chunks().dictionary_encode()
-    columns: dict[str, Any] = {
-        "symbol_codes": np.ascontiguousarray(encoded.indices.to_numpy(zero_copy_only=False), np.int32),
-        "symbols": encoded.dictionary.to_pylist(),
-    }
+    codes, symbols = dictionary_codes(table.column("symbol"))
+    columns: dict[str, Any] = {"symbol_codes": codes, "symbols": symbols}
     for name in ("ts_ns", "ltq", "bid_qty", "ask_qty"):
-        columns[name] = _numbers(table, name, np.int64, 0)
+        columns[name] = numbers(table.column(name), np.int64, 0)
     for name in ("ltp", "bid", "ask"):
-        columns[name] = _numbers(table, name, np.float64, np.nan)
+        columns[name] = numbers(table.column(name), np.float64, np.nan)
     rows = table.num_rows
     totals: dict[str, npt.NDArray[np.int64]] = {}
     present = np.zeros(rows, dtype=bool)
@@ -156,18 +152,11 @@ def engine_columns(table: pa.Table) -> dict[str, Any]:
             price_name, qty_name = depth_column(side, "price", level), depth_column(side, "qty", level)
             if price_name not in table.column_names or qty_name not in table.column_names:
                 continue
-            price = _numbers(table, price_name, np.float64, np.nan)
-            qty = _numbers(table, qty_name, np.int64, 0)
+            price = numbers(table.column(price_name), np.float64, np.nan)
+            qty = numbers(table.column(qty_name), np.int64, 0)
             present |= ~np.isnan(price) & (qty != 0)
             total += np.where(price > 0.0, qty, 0)
         totals[side] = total
     columns["bid_depth_qty"] = np.ascontiguousarray(np.where(present, totals["bid"], columns["bid_qty"]))
     columns["ask_depth_qty"] = np.ascontiguousarray(np.where(present, totals["ask"], columns["ask_qty"]))
     return columns
-
-
-def _numbers(table: pa.Table, name: str, kind: Any, missing: float) -> Any:
-    array = table.column(name).combine_chunks()
-    if array.null_count:
-        array = pc.fill_null(array, missing)
-    return np.ascontiguousarray(array.to_numpy(zero_copy_only=False), dtype=kind)

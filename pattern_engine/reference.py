@@ -29,7 +29,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from aitrader.contracts import Tick
 from pattern_engine.config import PATTERNS, Detectors, EngineConfig, Pair
@@ -125,6 +125,13 @@ def _sign(value: float) -> Literal[1, -1]:
     return 1 if value > 0.0 else -1
 
 
+def _start_over(state: Any, fresh: Any) -> None:
+    """Give ``state`` every field of ``fresh``, a new instance of its class: the way a state starts over in place
+    (the engine holds it by reference)."""
+    for name in fresh.__dataclass_fields__:
+        setattr(state, name, getattr(fresh, name))
+
+
 class _Ring:
     """The closing mid and cumulative quantity of the last ``capacity`` closed seconds."""
 
@@ -207,9 +214,7 @@ class _Symbol:
         self.cooldown_until = [0] * len(PATTERNS)
 
     def reset(self) -> None:
-        fresh = _Symbol(self.name, self.detectors, self.pairs)
-        for name in _Symbol.__dataclass_fields__:
-            setattr(self, name, getattr(fresh, name))
+        _start_over(self, _Symbol(self.name, self.detectors, self.pairs))
 
 
 @dataclass(slots=True)
@@ -234,9 +239,7 @@ class _PairState:
     cooldown_until: int = 0
 
     def reset(self) -> None:
-        fresh = _PairState(self.config, self.index_a, self.index_b)
-        for name in _PairState.__dataclass_fields__:
-            setattr(self, name, getattr(fresh, name))
+        _start_over(self, _PairState(self.config, self.index_a, self.index_b))
 
 
 MOMENTUM, REVERSION, IMBALANCE, BREAKOUT, VWAP, PAIR = range(len(PATTERNS))

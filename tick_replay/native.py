@@ -11,10 +11,16 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aitrader.log import get_logger
-from aitrader.marketdata.schema import DEPTH_COLUMNS, DEPTH_LEVELS, DEPTH_SIDES, depth_column
+from aitrader.marketdata.schema import (
+    DEPTH_COLUMNS,
+    DEPTH_LEVELS,
+    DEPTH_SIDES,
+    depth_column,
+    dictionary_codes,
+    numbers,
+)
 
 log = get_logger(__name__)
 
@@ -43,13 +49,11 @@ def tick_columns(table: pa.Table) -> dict[str, Any]:
     null prices as NaN; the depth as ``rows x 5`` arrays per side when the table has depth columns."""
     columns: dict[str, Any] = {}
     for name in ("symbol", "venue"):
-        encoded = table.column(name).combine_chunks().dictionary_encode()
-        columns[f"{name}_codes"] = np.ascontiguousarray(encoded.indices.to_numpy(zero_copy_only=False), np.int32)
-        columns[f"{name}s"] = encoded.dictionary.to_pylist()
+        columns[f"{name}_codes"], columns[f"{name}s"] = dictionary_codes(table.column(name))
     for name in ("ts_ns", "seq", "ltq", "volume", "bid_qty", "ask_qty"):
-        columns[name] = _numbers(table.column(name), np.int64, 0)
+        columns[name] = numbers(table.column(name), np.int64, 0)
     for name in ("ltp", "bid", "ask"):
-        columns[name] = _numbers(table.column(name), np.float64, np.nan)
+        columns[name] = numbers(table.column(name), np.float64, np.nan)
     if any(name in table.column_names for name in DEPTH_COLUMNS):
         rows = table.num_rows
         for side in DEPTH_SIDES:
@@ -60,16 +64,9 @@ def tick_columns(table: pa.Table) -> dict[str, Any]:
                     name = depth_column(side, field, level)
                     complete = all(depth_column(side, f, level) in table.column_names for f in ("price", "qty"))
                     if complete and name in table.column_names:
-                        levels.append(_numbers(table.column(name), kind, missing))
+                        levels.append(numbers(table.column(name), kind, missing))
                     else:  # as in schema.ticks_from_table: a level needs its price and quantity columns
                         levels.append(np.full(rows, missing, dtype=kind))
                 sides.append(np.ascontiguousarray(np.column_stack(levels)))
             columns[f"{side}_depth"] = tuple(sides)
     return columns
-
-
-def _numbers(column: pa.ChunkedArray, kind: Any, missing: float) -> np.ndarray:
-    array = column.combine_chunks()
-    if array.null_count:
-        array = pc.fill_null(array, missing)
-    return np.ascontiguousarray(array.to_numpy(zero_copy_only=False), dtype=kind)

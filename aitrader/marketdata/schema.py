@@ -31,7 +31,10 @@ from collections.abc import Iterator
 from datetime import timedelta, timezone
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aitrader.contracts import Depth, Level, Tick
 
@@ -133,3 +136,20 @@ def _levels(flat: tuple[Any, ...]) -> tuple[Level, ...]:
         if price is not None and qty:
             levels.append(Level(price, qty, flat[index + 2] or 0))
     return tuple(levels)
+
+
+def numbers(column: pa.ChunkedArray | pa.Array, kind: Any, missing: float) -> npt.NDArray[Any]:
+    """A numeric column as one contiguous numpy array of ``kind``, nulls replaced by ``missing``: what the Rust
+    extension's column entry points take."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.null_count:
+        array = pc.fill_null(array, missing)
+    values: npt.NDArray[Any] = np.ascontiguousarray(array.to_numpy(zero_copy_only=False), dtype=kind)
+    return values
+
+
+def dictionary_codes(column: pa.ChunkedArray) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """A string column as int32 codes into its dictionary, and the dictionary."""
+    encoded = column.combine_chunks().dictionary_encode()
+    codes: npt.NDArray[np.int32] = np.ascontiguousarray(encoded.indices.to_numpy(zero_copy_only=False), np.int32)
+    return codes, encoded.dictionary.to_pylist()
