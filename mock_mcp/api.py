@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -10,10 +9,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
-from mock_mcp.account import EXCHANGES, Account
-from mock_mcp.instruments import dump
+from mock_mcp.account import EXCHANGES, Account, ModifyOrder, PlaceOrder
 from mock_mcp.kite import ErrorType, KiteError, success
-from mock_mcp.prices import INTERVALS, IST, PriceModel, Snapshot
+from mock_mcp.market import Market
+from mock_mcp.mcp_server import McpLogins
 from mock_mcp.sessions import Session, SessionStore
 
 router = APIRouter()
@@ -29,18 +28,32 @@ def _account(request: Request) -> Account:
     return account
 
 
+def _market(request: Request) -> Market:
+    market: Market = request.app.state.market
+    return market
+
+
 def _session(request: Request, authorization: Annotated[str | None, Header()] = None) -> Session:
     return _sessions(request).authenticate(authorization)
 
 
 Sessions = Annotated[SessionStore, Depends(_sessions)]
 AccountDep = Annotated[Account, Depends(_account)]
+MarketDep = Annotated[Market, Depends(_market)]
+Instruments = Annotated[list[str] | None, Query(alias="i")]
 Authenticated = Annotated[Session, Depends(_session)]
 
 
 @router.get("/health", include_in_schema=False)
-def health(account: AccountDep) -> dict[str, Any]:
-    return {"status": "ok", "user_id": account.user_id}
+def health(request: Request, account: AccountDep) -> dict[str, Any]:
+    """Up, whose account, and where quotes come from (live messages seen, and those it could not use)."""
+    live = request.app.state.live_quotes
+    return {
+        "status": "ok",
+        "user_id": account.user_id,
+        "open_orders": account.open_orders(),
+        "live_quotes": {"observed": live.observed, "skipped": live.skipped, "instruments": live.instruments_live()},
+    }
 
 
 # -- login -------------------------------------------------------------------------------------------------
@@ -82,10 +95,24 @@ def _redirect_with_token(request: Request, sessions: Sessions, redirect_params: 
     return RedirectResponse(urlunsplit(parts._replace(query=extra)), status_code=302)
 
 
-@router.get("/callback", include_in_schema=False)
-def callback(request_token: str = "", status: str = "") -> dict[str, Any]:
-    """The default redirect URL: shows the request token, for a developer without an app of their own."""
-    return success({"request_token": request_token, "status": status})
+@router.get("/callback", include_in_schema=False, response_model=None)
+def callback(
+    request: Request, sessions: Sessions, request_token: str = "", status: str = "", session_id: str = ""
+) -> dict[str, Any] | HTMLResponse:
+    """The default redirect URL. With a signed MCP ``session_id`` (the ``login`` tool's link) it completes
+    that MCP session's login, as the Kite MCP server's callback does; else it shows the request token, for a
+    developer without an app of their own."""
+    if not session_id:
+        return success({"request_token": request_token, "status": status})
+    logins: McpLogins = request.app.state.mcp_logins
+    mcp_session = logins.verify(session_id)
+    if mcp_session is None:
+        raise KiteError(ErrorType.INPUT, "Invalid or expired login link: ask the login tool for a new one.")
+    if status != "success" or not request_token:
+        raise KiteError(ErrorType.INPUT, f"Login did not succeed (status `{status}`).")
+    logins.bind(mcp_session, sessions.redeem(request_token))
+    page = "<!doctype html><title>Logged in</title><p>Login successful. You can close this window.</p>"
+    return HTMLResponse(page)
 
 
 @router.post("/session/token")
@@ -154,136 +181,153 @@ def segment_margins(segment: str, _: Authenticated, account: AccountDep) -> dict
     return success(all_segments[segment])
 
 
+# -- portfolio --------------------------------------------------------------------------------------------
+
+
+@router.get("/portfolio/holdings")
+def holdings(_: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.holdings())
+
+
+@router.get("/portfolio/positions")
+def positions(_: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.positions())
+
+
+# -- orders and trades -------------------------------------------------------------------------------------
+
+
+@router.get("/orders")
+def orders(_: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.orders())
+
+
+@router.post("/orders/{variety}")
+def place_order(
+    variety: str,
+    _: Authenticated,
+    account: AccountDep,
+    exchange: Annotated[str, Form()],
+    tradingsymbol: Annotated[str, Form()],
+    transaction_type: Annotated[str, Form()],
+    quantity: Annotated[int, Form()],
+    product: Annotated[str, Form()],
+    order_type: Annotated[str, Form()],
+    price: Annotated[float | None, Form()] = None,
+    trigger_price: Annotated[float | None, Form()] = None,
+    validity: Annotated[str | None, Form()] = None,
+    validity_ttl: Annotated[int | None, Form()] = None,
+    disclosed_quantity: Annotated[int | None, Form()] = None,
+    tag: Annotated[str | None, Form()] = None,
+    market_protection: Annotated[float | None, Form()] = None,
+) -> dict[str, Any]:
+    """Place an order (form fields as ``kiteconnect.place_order`` sends them; unknown ones are ignored)."""
+    order = PlaceOrder(
+        variety=variety,
+        exchange=exchange,
+        tradingsymbol=tradingsymbol,
+        transaction_type=transaction_type,
+        quantity=quantity,
+        product=product,
+        order_type=order_type,
+        price=price,
+        trigger_price=trigger_price,
+        validity=validity,
+        validity_ttl=validity_ttl,
+        disclosed_quantity=disclosed_quantity,
+        tag=tag,
+        market_protection=market_protection,
+    )
+    return success({"order_id": account.place(order)})
+
+
+@router.put("/orders/{variety}/{order_id}")
+def modify_order(
+    variety: str,
+    order_id: str,
+    _: Authenticated,
+    account: AccountDep,
+    quantity: Annotated[int | None, Form()] = None,
+    price: Annotated[float | None, Form()] = None,
+    order_type: Annotated[str | None, Form()] = None,
+    trigger_price: Annotated[float | None, Form()] = None,
+    validity: Annotated[str | None, Form()] = None,
+    disclosed_quantity: Annotated[int | None, Form()] = None,
+) -> dict[str, Any]:
+    change = ModifyOrder(
+        quantity=quantity,
+        price=price,
+        order_type=order_type,
+        trigger_price=trigger_price,
+        validity=validity,
+        disclosed_quantity=disclosed_quantity,
+    )
+    return success({"order_id": account.modify(variety, order_id, change)})
+
+
+@router.delete("/orders/{variety}/{order_id}")
+def cancel_order(variety: str, order_id: str, _: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success({"order_id": account.cancel(variety, order_id)})
+
+
+@router.get("/orders/{order_id}")
+def order_history(order_id: str, _: Authenticated, account: AccountDep) -> dict[str, Any]:
+    """Every state the order went through, oldest first."""
+    return success(account.order_history(order_id))
+
+
+@router.get("/orders/{order_id}/trades")
+def order_trades(order_id: str, _: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.order_trades(order_id))
+
+
+@router.get("/trades")
+def trades(_: Authenticated, account: AccountDep) -> dict[str, Any]:
+    return success(account.trades())
+
+
 # -- instruments -------------------------------------------------------------------------------------------
 
 
 @router.get("/instruments", response_class=PlainTextResponse)
-def all_instruments(request: Request) -> PlainTextResponse:
+def all_instruments(market: MarketDep) -> PlainTextResponse:
     """The instrument master as Kite's CSV (the client needs a Content-Type with ``csv`` in it)."""
-    return PlainTextResponse(dump(request.app.state.instruments), media_type="text/csv")
+    return PlainTextResponse(market.csv(), media_type="text/csv")
 
 
 @router.get("/instruments/{exchange}", response_class=PlainTextResponse)
-def exchange_instruments(exchange: str, request: Request) -> PlainTextResponse:
+def exchange_instruments(exchange: str, market: MarketDep) -> PlainTextResponse:
     if exchange not in EXCHANGES:
         raise KiteError(ErrorType.INPUT, f"Invalid exchange `{exchange}`: expected one of {', '.join(EXCHANGES)}.")
-    return PlainTextResponse(dump(request.app.state.instruments, exchange), media_type="text/csv")
-
-
-# -- quotes ------------------------------------------------------------------------------------------------
-
-QUOTE_LIMIT = 500
-LTP_LIMIT = 1_000
-
-
-def _snapshots(request: Request, keys: list[str], limit: int) -> dict[str, Snapshot]:
-    """The requested ``EXCHANGE:SYMBOL`` (or instrument token) keys that name an instrument, as Kite answers
-    them: an unknown key is simply absent."""
-    if not keys:
-        raise KiteError(ErrorType.INPUT, "No instruments given: pass one or more `i=EXCHANGE:TRADINGSYMBOL`.")
-    if len(keys) > limit:
-        raise KiteError(ErrorType.INPUT, f"Too many instruments: at most {limit} per call, was {len(keys)}.")
-    index: dict[str, Any] = request.app.state.instrument_index
-    model: PriceModel = request.app.state.prices
-    now = request.app.state.clock()
-    return {key: model.snapshot(index[key], now) for key in dict.fromkeys(keys) if key in index}
-
-
-def _stamp(moment: Any) -> str:
-    return str(moment.strftime("%Y-%m-%d %H:%M:%S"))
-
-
-@router.get("/quote")
-def quote(request: Request, _: Authenticated, i: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
-    """Full quotes: last trade, day's OHLC and volume, circuit limits, five levels of depth a side."""
-    out: dict[str, Any] = {}
-    for key, snap in _snapshots(request, i or [], QUOTE_LIMIT).items():
-        out[key] = {
-            "instrument_token": snap.instrument.instrument_token,
-            "timestamp": _stamp(snap.at),
-            "last_trade_time": _stamp(snap.at),
-            "last_price": snap.last_price,
-            "last_quantity": snap.last_quantity,
-            "buy_quantity": sum(quantity for _, quantity, _ in snap.bids),
-            "sell_quantity": sum(quantity for _, quantity, _ in snap.asks),
-            "volume": snap.volume,
-            "average_price": snap.average_price,
-            "oi": 0,
-            "oi_day_high": 0,
-            "oi_day_low": 0,
-            "net_change": round(snap.last_price - snap.close, 2),
-            "lower_circuit_limit": round(snap.close * 0.8, 2),
-            "upper_circuit_limit": round(snap.close * 1.2, 2),
-            "ohlc": {"open": snap.open, "high": snap.high, "low": snap.low, "close": snap.close},
-            "depth": {
-                "buy": [{"price": p, "quantity": q, "orders": o} for p, q, o in snap.bids],
-                "sell": [{"price": p, "quantity": q, "orders": o} for p, q, o in snap.asks],
-            },
-        }
-    return success(out)
-
-
-@router.get("/quote/ltp")
-def ltp(request: Request, _: Authenticated, i: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
-    snapshots = _snapshots(request, i or [], LTP_LIMIT)
-    return success(
-        {
-            key: {"instrument_token": snap.instrument.instrument_token, "last_price": snap.last_price}
-            for key, snap in snapshots.items()
-        }
-    )
-
-
-@router.get("/quote/ohlc")
-def ohlc(request: Request, _: Authenticated, i: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
-    snapshots = _snapshots(request, i or [], LTP_LIMIT)
-    return success(
-        {
-            key: {
-                "instrument_token": snap.instrument.instrument_token,
-                "last_price": snap.last_price,
-                "ohlc": {"open": snap.open, "high": snap.high, "low": snap.low, "close": snap.close},
-            }
-            for key, snap in snapshots.items()
-        }
-    )
-
-
-# -- historical candles ------------------------------------------------------------------------------------
-
-
-def _moment(name: str, text: str) -> datetime:
-    for layout in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, layout).replace(tzinfo=IST)
-        except ValueError:
-            continue
-    raise KiteError(ErrorType.INPUT, f"Invalid `{name}`: expected YYYY-MM-DD HH:MM:SS, was {text!r}.")
+    return PlainTextResponse(market.csv(exchange), media_type="text/csv")
 
 
 @router.get("/instruments/historical/{instrument_token}/{interval}")
 def historical(
-    request: Request,
     _: Authenticated,
+    market: MarketDep,
     instrument_token: str,
     interval: str,
     from_: Annotated[str, Query(alias="from")],
     to: str,
     oi: int = 0,
 ) -> dict[str, Any]:
-    """Candles from the price model; ``oi=1`` adds an open-interest column (0: the model has no OI)."""
-    instrument = request.app.state.instrument_index.get(instrument_token)
-    if instrument is None or not instrument_token.isdigit():
-        raise KiteError(ErrorType.INPUT, f"Invalid instrument token `{instrument_token}`.")
-    if interval not in INTERVALS:
-        raise KiteError(ErrorType.INPUT, f"Invalid interval `{interval}`: expected one of {', '.join(INTERVALS)}.")
-    start, end = _moment("from", from_), _moment("to", to)
-    if start > end:
-        raise KiteError(ErrorType.INPUT, "Invalid range: `from` is after `to`.")
-    most_days = INTERVALS[interval][1]
-    if (end - start).days > most_days:
-        raise KiteError(ErrorType.INPUT, f"Interval `{interval}` allows at most {most_days} days per request.")
-    end = min(end, request.app.state.clock())
-    model: PriceModel = request.app.state.prices
-    rows = model.candles(instrument, start, end, interval)
-    return success({"candles": [[*row, 0] for row in rows] if oi else [list(row) for row in rows]})
+    return success({"candles": market.candles(instrument_token, interval, from_, to, oi=bool(oi))})
+
+
+# -- quotes ------------------------------------------------------------------------------------------------
+
+
+@router.get("/quote")
+def quote(_: Authenticated, market: MarketDep, i: Instruments = None) -> dict[str, Any]:
+    return success(market.quote(i or []))
+
+
+@router.get("/quote/ltp")
+def ltp(_: Authenticated, market: MarketDep, i: Instruments = None) -> dict[str, Any]:
+    return success(market.ltp(i or []))
+
+
+@router.get("/quote/ohlc")
+def ohlc(_: Authenticated, market: MarketDep, i: Instruments = None) -> dict[str, Any]:
+    return success(market.ohlc(i or []))

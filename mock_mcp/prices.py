@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,12 @@ class Snapshot:
     close: float
     bids: list[tuple[float, int, int]]
     asks: list[tuple[float, int, int]]
+
+
+class Quotes(Protocol):
+    """Where prices come from: the live feed when the stack runs (``feed.LiveQuotes``), else the model."""
+
+    def snapshot(self, instrument: Instrument, at: datetime) -> Snapshot: ...
 
 
 class PriceModel:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from mock_mcp.kite import ErrorType, KiteError
+from mock_mcp.storage import write_atomically
 
 REQUEST_TOKEN_TTL_S: Final = 300
 
@@ -76,6 +76,11 @@ class SessionStore:
         request_token = self._token()
         self._requests[request_token] = now
         return request_token
+
+    def redeem(self, request_token: str) -> Session:
+        """Exchange a request token on the server's own side, as the Kite MCP server's login callback does: the
+        same check as ``/session/token``, with the checksum the app's secret gives."""
+        return self.exchange(self.api_key, request_token, checksum(self.api_key, request_token, self._api_secret))
 
     def exchange(self, api_key: str, request_token: str, given_checksum: str) -> Session:
         """Trade a request token for a session (``POST /session/token``)."""
@@ -152,7 +157,5 @@ class SessionStore:
         """Write the sessions atomically (a crash mid-write leaves the previous file)."""
         if self._path is None:
             return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self._path.with_name(self._path.name + ".tmp")
-        staging.write_text(json.dumps({"sessions": [asdict(s) for s in self._by_access.values()]}), encoding="utf-8")
-        os.replace(staging, self._path)
+        body = {"sessions": [asdict(s) for s in self._by_access.values()]}
+        write_atomically(self._path, json.dumps(body).encode())

@@ -30,6 +30,23 @@ class MockMcpSettings(CommonSettings):
     auto_login: bool = Field(
         default=True, description="Log in at /connect/login without a form (headless development and tests)."
     )
+    enforce_market_hours: bool = Field(
+        default=False,
+        description="Refuse regular orders outside 09:15-15:30 IST on weekdays (AMO orders wait for the open).",
+    )
+    live_quotes: bool = Field(
+        default=True, description="Quote from the bus's ticks and book streams when REDIS_URL is set."
+    )
+    quote_stale_s: float = Field(
+        default=30.0, gt=0, description="Seconds after its last live update an instrument falls back to the model."
+    )
+    match_interval_s: float = Field(
+        default=0.25, gt=0, le=60, description="How often working orders are checked against the prices."
+    )
+    mcp_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers /mcp accepts besides 127.0.0.1, localhost and mock-mcp (DNS-rebinding guard).",
+    )
     instruments_path: Path | None = Field(
         default=None, description="A Kite instruments CSV to serve; unset: the synthetic market's instruments."
     )

@@ -2,81 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
-from aitrader.devstack.ports import free_port
-from mock_mcp.app import create_app
 from mock_mcp.sessions import checksum
-from mock_mcp.settings import MockMcpSettings
-
-API_KEY, API_SECRET = "test_key", "test_secret"
-
-
-class Mock:
-    def __init__(self, root: str, settings: MockMcpSettings) -> None:
-        self.root = root
-        self.settings = settings
-
-    def client(self, access_token: str | None = None) -> KiteConnect:
-        kite = KiteConnect(API_KEY, access_token=access_token, root=self.root, timeout=5)
-        kite._default_login_uri = f"{self.root}/connect/login"  # login_url() ignores root (notes §0.2)
-        return kite
-
-    def request_token(self) -> str:
-        response = httpx.get(f"{self.root}/connect/login", params={"api_key": API_KEY, "v": "3"})
-        assert response.status_code == 302, response.text
-        query = dict(httpx.URL(response.headers["location"]).params)
-        assert query["status"] == "success"
-        return query["request_token"]
-
-    def logged_in(self) -> KiteConnect:
-        kite = self.client()
-        kite.generate_session(self.request_token(), api_secret=API_SECRET)
-        return kite
-
-
-def _serve(settings: MockMcpSettings) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)  # leave logging be
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "mock_mcp did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def _settings(state: Path) -> MockMcpSettings:
-    return MockMcpSettings(
-        api_key=API_KEY,
-        api_secret=API_SECRET,
-        state_path=state / "state.json",
-        redirect_url="http://127.0.0.1:1/callback",
-        opening_cash=500_000.0,
-    )
-
-
-@pytest.fixture
-def mock(tmp_path: Path) -> Iterator[Mock]:
-    settings = _settings(tmp_path)
-    for root in _serve(settings):
-        yield Mock(root, settings)
+from tests.integration.mock_mcp.conftest import API_KEY, API_SECRET, Clock, Mock, mock_settings, serve
 
 
 def test_the_login_flow_gives_a_session_the_client_keeps(mock: Mock):
@@ -161,12 +95,12 @@ def test_unknown_routes_bad_methods_and_missing_fields_answer_in_kites_envelope(
 
 
 def test_sessions_survive_a_restart(tmp_path: Path):
-    settings = _settings(tmp_path)
-    for root in _serve(settings):
-        kite = Mock(root, settings).logged_in()
+    settings, clock = mock_settings(tmp_path), Clock()
+    for root, app in serve(settings, clock):
+        kite = Mock(root, settings, app, clock).logged_in()
         token = kite.access_token
-    for root in _serve(settings):
-        assert Mock(root, settings).client(token).profile()["user_id"] == "AT0001"
+    for root, app in serve(settings, clock):
+        assert Mock(root, settings, app, clock).client(token).profile()["user_id"] == "AT0001"
 
 
 def test_the_instrument_master_lists_the_sample_days_instruments_in_kites_csv(mock: Mock):
