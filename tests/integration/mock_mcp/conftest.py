@@ -79,8 +79,8 @@ class Mock:
         self.app.state.account.sweep()
 
 
-def serve(settings: MockMcpSettings, clock: Clock) -> Iterator[tuple[str, FastAPI]]:
-    port = free_port()
+def serve(settings: MockMcpSettings, clock: Clock, port: int | None = None) -> Iterator[tuple[str, FastAPI]]:
+    port = port or free_port()
     app = create_app(settings, clock=clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)  # leave logging be
     server = uvicorn.Server(config)
