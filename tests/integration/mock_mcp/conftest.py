@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,14 @@ def serve(settings: MockMcpSettings, clock: Clock, port: int | None = None) -> I
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def running(settings: MockMcpSettings, clock: Clock | None = None, port: int | None = None) -> Iterator[Mock]:
+    """The mock served for the ``with`` block."""
+    clock = clock or Clock()
+    for root, app in serve(settings, clock, port):
+        yield Mock(root, settings, app, clock)
 
 
 def mock_settings(state: Path, **overrides: Any) -> MockMcpSettings:

@@ -11,7 +11,7 @@ import pytest
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
-from tests.integration.mock_mcp.conftest import API_KEY, Clock, Mock, mock_settings, serve
+from tests.integration.mock_mcp.conftest import API_KEY, Clock, Mock, mock_settings, running
 
 CASH = 500_000.0
 
@@ -291,16 +291,14 @@ def test_intraday_positions_are_squared_off_at_the_close_and_working_orders_canc
 
 def test_the_account_survives_a_restart(tmp_path: Path):
     settings, clock = mock_settings(tmp_path), Clock()
-    for root, app in serve(settings, clock):
-        mock = Mock(root, settings, app, clock)
+    with running(settings, clock) as mock:
         kite = mock.logged_in()
         mock.set_price("INFY", 1500.0)
         filled = _buy(kite, quantity=10)
         resting = _buy(kite, order_type="LIMIT", price=1450.0)
         before = (kite.orders(), kite.positions(), kite.trades(), kite.margins())
         token = kite.access_token
-    for root, app in serve(settings, clock):
-        mock = Mock(root, settings, app, clock)
+    with running(settings, clock) as mock:
         mock.set_price("INFY", 1500.0)
         kite = mock.client(token)
         assert (kite.orders(), kite.positions(), kite.trades(), kite.margins()) == before

@@ -10,7 +10,7 @@ import pytest
 from kiteconnect import exceptions as kite_errors
 
 from mock_mcp.sessions import checksum
-from tests.integration.mock_mcp.conftest import API_KEY, API_SECRET, Clock, Mock, mock_settings, serve
+from tests.integration.mock_mcp.conftest import API_KEY, API_SECRET, Clock, Mock, mock_settings, running
 
 
 def test_the_login_flow_gives_a_session_the_client_keeps(mock: Mock):
@@ -96,11 +96,11 @@ def test_unknown_routes_bad_methods_and_missing_fields_answer_in_kites_envelope(
 
 def test_sessions_survive_a_restart(tmp_path: Path):
     settings, clock = mock_settings(tmp_path), Clock()
-    for root, app in serve(settings, clock):
-        kite = Mock(root, settings, app, clock).logged_in()
+    with running(settings, clock) as mock:
+        kite = mock.logged_in()
         token = kite.access_token
-    for root, app in serve(settings, clock):
-        assert Mock(root, settings, app, clock).client(token).profile()["user_id"] == "AT0001"
+    with running(settings, clock) as mock:
+        assert mock.client(token).profile()["user_id"] == "AT0001"
 
 
 def test_the_instrument_master_lists_the_sample_days_instruments_in_kites_csv(mock: Mock):

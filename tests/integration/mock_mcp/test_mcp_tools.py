@@ -14,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from aitrader.devstack.ports import free_port
-from tests.integration.mock_mcp.conftest import API_KEY, Clock, Mock, mock_settings, serve
+from tests.integration.mock_mcp.conftest import API_KEY, Mock, mock_settings, running
 
 KITE_TOOLS = {
     "login", "get_profile", "get_margins", "get_holdings", "get_positions", "get_orders", "get_order_history",
@@ -161,7 +161,8 @@ async def test_refusals_and_bad_arguments_are_tool_errors_that_say_why(mock: Moc
 async def test_login_through_the_link_completes_at_the_callback(tmp_path: Path):
     port = free_port()
     settings = mock_settings(tmp_path, auto_login=False, redirect_url=f"http://127.0.0.1:{port}/callback")
-    for root, _ in serve(settings, Clock(), port=port):
+    with running(settings, port=port) as mock:
+        root = mock.root
         async with Client(f"{root}/mcp", mode="legacy") as client:
             answer = _text(await client.call_tool("login", {}))
             link = answer[answer.index("(http") + 1 : -1]
