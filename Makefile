@@ -37,13 +37,14 @@ $(NATIVE_STAMP): $(STAMP) $(RUST_SOURCES)
 SAMPLE := data/sample/ticks.parquet
 DEMO_TICKS ?= 200000
 
-demo: setup  ## bring the stack up, check the bus, replay a slice of the sample day through it, print status
+demo: setup  ## bring the stack up, check the bus, replay a slice of the sample day through it, report, print status
 	$(BIN)/aitrader up
 	$(BIN)/aitrader demo
 	@test -f $(SAMPLE) || $(BIN)/aitrader data sample
 	$(BIN)/aitrader replay $(SAMPLE) --limit $(DEMO_TICKS)
 	$(BIN)/aitrader market
 	$(BIN)/aitrader signals
+	$(BIN)/aitrader account
 	$(BIN)/aitrader status
 
 test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis

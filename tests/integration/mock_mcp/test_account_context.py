@@ -4,12 +4,15 @@ answers, it caches for its TTL, and an account it cannot reach is an error withi
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from aitrader.account_context import AccountContextClient, AccountContextUnavailable
+from aitrader.cli import app
 from aitrader.devstack.ports import free_port
 from tests.integration.mock_mcp.conftest import API_KEY, Mock, mock_settings, running
 
@@ -66,3 +69,20 @@ async def test_an_account_that_wants_a_browser_login_says_so(tmp_path: Path):
         async with AccountContextClient(f"{mock.root}/mcp", timeout_s=1.0) as account:
             with pytest.raises(AccountContextUnavailable, match="login tool did not log in"):
                 await account.get()
+
+
+def test_the_account_command_prints_it(mock: Mock):
+    kite = mock.logged_in()
+    mock.set_price("INFY", 1500.0)
+    kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
+                     quantity=10, product="MIS", order_type="MARKET")  # fmt: skip
+
+    as_json = CliRunner().invoke(app, ["account", "--url", f"{mock.root}/mcp", "--json"])
+    as_text = CliRunner().invoke(app, ["account", "--url", f"{mock.root}/mcp"])
+    nowhere = CliRunner().invoke(app, ["account", "--url", f"http://127.0.0.1:{free_port()}/mcp", "--timeout", "0.3"])
+
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["cash"] == 500_000.0 and report["positions"][0]["symbol"] == "INFY"
+    assert as_text.exit_code == 0 and "INFY" in as_text.output and "available margin" in as_text.output
+    assert nowhere.exit_code != 0 and "did not answer" in nowhere.output
