@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+from pydantic import BaseModel, ConfigDict
 
 from aitrader.log import get_logger
 from aitrader.marketdata.instruments import Instrument
@@ -74,11 +74,12 @@ _AVAILABLE_KEYS: Final = ("adhoc_margin", "cash", "opening_balance", "live_balan
 _STAMP: Final = "%Y-%m-%d %H:%M:%S"
 
 
-@dataclass(frozen=True)
-class PlaceOrder:
-    """An order as ``POST /orders/{variety}`` (or the ``place_order`` tool) gives it."""
+class PlaceOrder(BaseModel):
+    """An order's terms as ``POST /orders/{variety}`` (form fields) or the ``place_order`` tool give them;
+    the variety comes apart (the URL's path names it). Fields the client sends beyond these are ignored."""
 
-    variety: str
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     exchange: str
     tradingsymbol: str
     transaction_type: str
@@ -94,9 +95,10 @@ class PlaceOrder:
     market_protection: float | None = None
 
 
-@dataclass(frozen=True)
-class ModifyOrder:
+class ModifyOrder(BaseModel):
     """What ``PUT /orders/{variety}/{order_id}`` may change; None keeps the order's value."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     quantity: int | None = None
     price: float | None = None
@@ -277,12 +279,12 @@ class Account:
 
     # -- orders ------------------------------------------------------------------------------------------
 
-    def place(self, request: PlaceOrder) -> str:
+    def place(self, variety: str, request: PlaceOrder) -> str:
         """Validate, run the RMS checks, and accept (and maybe fill) the order; its id, or a KiteError."""
         with self._lock:
             self._roll()
             now = self._now()
-            instrument, order = self._new_order(request, now)
+            instrument, order = self._new_order(variety, request, now)
             self._state.next_order += 1
             self._state.orders[order.order_id] = order
             self._record(order, now, PUT_ORDER_REQ_RECEIVED)
@@ -300,12 +302,7 @@ class Account:
 
     def modify(self, variety: str, order_id: str, change: ModifyOrder) -> str:
         with self._lock:
-            self._roll()
-            now = self._now()
-            order = self._order(order_id)
-            _choice("variety", variety, VARIETIES)
-            if order.status not in WORKING:
-                raise KiteError(ErrorType.ORDER, f"Order cannot be modified: it is {order.status}.")
+            now, order = self._working(variety, order_id, "modified")
             instrument = self._instrument_of(order.exchange, order.tradingsymbol)
             updated = self._modified(order, instrument, change)
             refusal = self._rms(updated, instrument, now)
@@ -323,16 +320,20 @@ class Account:
 
     def cancel(self, variety: str, order_id: str) -> str:
         with self._lock:
-            self._roll()
-            now = self._now()
-            order = self._order(order_id)
-            _choice("variety", variety, VARIETIES)
-            if order.status not in WORKING:
-                raise KiteError(ErrorType.ORDER, f"Order cannot be cancelled: it is {order.status}.")
+            now, order = self._working(variety, order_id, "cancelled")
             self._record(order, now, CANCEL_PENDING)
             self._cancel(order, now)
             self._save()
             return order.order_id
+
+    def _working(self, variety: str, order_id: str, action: str) -> tuple[datetime, Order]:
+        """The time, and the working order ``order_id`` that is to be ``action``; a KiteError if there is none."""
+        self._roll()
+        order = self._order(order_id)
+        _choice("variety", variety, VARIETIES)
+        if order.status not in WORKING:
+            raise KiteError(ErrorType.ORDER, f"Order cannot be {action}: it is {order.status}.")
+        return self._now(), order
 
     def sweep(self) -> int:
         """Trigger, fill and expire working orders at the current prices; how many orders changed."""
@@ -349,8 +350,8 @@ class Account:
 
     # -- placing -----------------------------------------------------------------------------------------
 
-    def _new_order(self, request: PlaceOrder, now: datetime) -> tuple[Instrument, Order]:
-        variety = _choice("variety", request.variety, VARIETIES)
+    def _new_order(self, variety: str, request: PlaceOrder, now: datetime) -> tuple[Instrument, Order]:
+        _choice("variety", variety, VARIETIES)
         exchange = _choice("exchange", request.exchange, EXCHANGES)
         instrument = self._instruments.get(f"{exchange}:{request.tradingsymbol}")
         if instrument is None:

@@ -204,64 +204,16 @@ def orders(_: Authenticated, account: AccountDep) -> dict[str, Any]:
 
 @router.post("/orders/{variety}")
 def place_order(
-    variety: str,
-    _: Authenticated,
-    account: AccountDep,
-    exchange: Annotated[str, Form()],
-    tradingsymbol: Annotated[str, Form()],
-    transaction_type: Annotated[str, Form()],
-    quantity: Annotated[int, Form()],
-    product: Annotated[str, Form()],
-    order_type: Annotated[str, Form()],
-    price: Annotated[float | None, Form()] = None,
-    trigger_price: Annotated[float | None, Form()] = None,
-    validity: Annotated[str | None, Form()] = None,
-    validity_ttl: Annotated[int | None, Form()] = None,
-    disclosed_quantity: Annotated[int | None, Form()] = None,
-    tag: Annotated[str | None, Form()] = None,
-    market_protection: Annotated[float | None, Form()] = None,
+    variety: str, _: Authenticated, account: AccountDep, order: Annotated[PlaceOrder, Form()]
 ) -> dict[str, Any]:
     """Place an order (form fields as ``kiteconnect.place_order`` sends them; unknown ones are ignored)."""
-    order = PlaceOrder(
-        variety=variety,
-        exchange=exchange,
-        tradingsymbol=tradingsymbol,
-        transaction_type=transaction_type,
-        quantity=quantity,
-        product=product,
-        order_type=order_type,
-        price=price,
-        trigger_price=trigger_price,
-        validity=validity,
-        validity_ttl=validity_ttl,
-        disclosed_quantity=disclosed_quantity,
-        tag=tag,
-        market_protection=market_protection,
-    )
-    return success({"order_id": account.place(order)})
+    return success({"order_id": account.place(variety, order)})
 
 
 @router.put("/orders/{variety}/{order_id}")
 def modify_order(
-    variety: str,
-    order_id: str,
-    _: Authenticated,
-    account: AccountDep,
-    quantity: Annotated[int | None, Form()] = None,
-    price: Annotated[float | None, Form()] = None,
-    order_type: Annotated[str | None, Form()] = None,
-    trigger_price: Annotated[float | None, Form()] = None,
-    validity: Annotated[str | None, Form()] = None,
-    disclosed_quantity: Annotated[int | None, Form()] = None,
+    variety: str, order_id: str, _: Authenticated, account: AccountDep, change: Annotated[ModifyOrder, Form()]
 ) -> dict[str, Any]:
-    change = ModifyOrder(
-        quantity=quantity,
-        price=price,
-        order_type=order_type,
-        trigger_price=trigger_price,
-        validity=validity,
-        disclosed_quantity=disclosed_quantity,
-    )
     return success({"order_id": account.modify(variety, order_id, change)})
 
 

@@ -328,7 +328,6 @@ def build_mcp(
     ) -> str | CallToolResult:
         del iceberg_legs, iceberg_quantity  # the iceberg variety is refused below, with Kite's input error
         request = PlaceOrder(
-            variety=variety,
             exchange=exchange,
             tradingsymbol=tradingsymbol,
             transaction_type=transaction_type,
@@ -342,7 +341,7 @@ def build_mcp(
             disclosed_quantity=disclosed_quantity,
             tag=tag,
         )
-        return kite(ctx, "Failed to place order", lambda: {"order_id": account.place(request)})
+        return kite(ctx, "Failed to place order", lambda: {"order_id": account.place(variety, request)})
 
     @tool("modify_order", "Modify an open order.")
     def modify_order(

@@ -304,3 +304,17 @@ def test_the_account_survives_a_restart(tmp_path: Path):
         assert (kite.orders(), kite.positions(), kite.trades(), kite.margins()) == before
         assert kite.cancel_order("regular", resting) == resting
         assert _order(kite, filled)["status"] == "COMPLETE"
+
+
+def test_a_missing_or_mistyped_form_field_is_named(mock: Mock):
+    kite = mock.logged_in()
+    headers = {"Authorization": f"token {API_KEY}:{kite.access_token}"}
+    order = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": "10",
+             "product": "MIS", "order_type": "MARKET"}  # fmt: skip
+
+    missing = httpx.post(f"{mock.root}/orders/regular", headers=headers, data={**order, "tradingsymbol": None})
+    mistyped = httpx.post(f"{mock.root}/orders/regular", headers=headers, data={**order, "quantity": "ten"})
+
+    assert missing.status_code == 400 and missing.json()["message"] == "Missing or empty field `tradingsymbol`"
+    assert mistyped.status_code == 400 and mistyped.json()["message"].startswith("Invalid `quantity`")
+    assert kite.orders() == []

@@ -73,12 +73,12 @@ def test_the_books_balance_after_any_sequence(operations: list[tuple[object, ...
             _, symbol, buy, quantity, product, offset = operation
             last = quotes.prices[index[f"NSE:{symbol}"].instrument_token]
             request = PlaceOrder(
-                variety="regular", exchange="NSE", tradingsymbol=str(symbol), transaction_type="BUY" if buy else "SELL",
+                exchange="NSE", tradingsymbol=str(symbol), transaction_type="BUY" if buy else "SELL",
                 quantity=int(quantity), product=str(product), order_type="MARKET" if offset is None else "LIMIT",
                 price=None if offset is None else round(last + 0.05 * int(offset), 2),
             )  # fmt: skip
             with contextlib.suppress(KiteError):  # refused (funds, shares): REJECTED, which _check covers
-                account.place(request)
+                account.place("regular", request)
         elif operation[0] == "move":
             _, symbol, ticks = operation
             token = index[f"NSE:{symbol}"].instrument_token
@@ -128,8 +128,9 @@ def _close_everything(account: Account) -> None:
     for position in account.positions()["net"]:
         if position["quantity"]:
             account.place(
+                "regular",
                 PlaceOrder(
-                    variety="regular", exchange="NSE", tradingsymbol=position["tradingsymbol"],
+                    exchange="NSE", tradingsymbol=position["tradingsymbol"],
                     transaction_type="SELL" if position["quantity"] > 0 else "BUY", quantity=abs(position["quantity"]),
                     product=position["product"], order_type="MARKET",
                 )
