@@ -1,0 +1,1 @@
+"""execution: the OMS, the only component that talks to brokers and the authority on risk (being built)."""
