@@ -53,12 +53,18 @@ class Product(StrEnum):
 
 
 class OrderStatus(StrEnum):
+    """An order's life in the OMS; the allowed moves between them are ``execution.states.TRANSITIONS``."""
+
     NEW = "NEW"
+    SUBMITTED = "SUBMITTED"
     ACCEPTED = "ACCEPTED"
     REJECTED = "REJECTED"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
+    PENDING_UPDATE = "PENDING_UPDATE"
+    PENDING_CANCEL = "PENDING_CANCEL"
     CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
 
 
 class TradingState(StrEnum):

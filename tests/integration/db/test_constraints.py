@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from aitrader.contracts.messages import OrderSide, OrderType
+from aitrader.contracts.messages import OrderSide, OrderStatus, OrderType
 from aitrader.db.models import Bar, Order, RiskLimit, RiskScope, Trade
 from tests.factories import SESSION_OPEN, make_order, make_trade, make_user
 
@@ -123,6 +123,15 @@ def test_unknown_order_status_written_by_hand_is_refused(session: Session) -> No
 
     with pytest.raises(IntegrityError, match="ck_orders_order_status"):
         session.execute(text("UPDATE orders SET status = 'LOST' WHERE client_order_id = 'c-1'"))
+
+
+def test_every_status_of_the_oms_state_machine_can_be_stored(session: Session) -> None:
+    for status in OrderStatus:
+        session.add(make_order(client_order_id=f"c-{status}", status=status))
+    session.commit()
+
+    stored = session.scalars(select(Order.status).order_by(Order.id)).all()
+    assert stored == list(OrderStatus)
 
 
 def test_trade_for_an_unknown_order_is_refused(session: Session) -> None:

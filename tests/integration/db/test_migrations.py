@@ -68,7 +68,7 @@ def test_upgrade_head_builds_exactly_the_schema_of_the_models(unmigrated_url: st
     upgrade(unmigrated_url)
 
     assert schema_differences(unmigrated_url) == []
-    assert current(unmigrated_url) == head() == "0001"
+    assert current(unmigrated_url) == head() == "0002"
 
 
 def test_upgrade_head_creates_every_check_constraint_the_models_declare(unmigrated_url: str) -> None:
@@ -134,3 +134,25 @@ def test_programmatic_upgrade_leaves_logging_alone_and_works_from_any_directory(
     assert root.handlers == handlers_before
     assert root.level == level_before
     assert not service_logger.disabled
+
+
+def test_downgrading_past_the_new_order_statuses_refuses_while_an_order_holds_one(unmigrated_url: str) -> None:
+    upgrade(unmigrated_url)
+    engine = make_engine(unmigrated_url)
+    insert = sa.text(
+        "INSERT INTO orders (client_order_id, strategy, symbol, venue, side, qty, order_type, tif, product, status,"
+        " filled_qty, ts_ns, created_at, updated_at) VALUES ('c-1', 's', 'INFY', 'NSE', 'BUY', 1, 'MARKET', 'DAY',"
+        " 'MIS', 'PENDING_CANCEL', 0, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as connection:
+        connection.execute(insert)
+
+    with pytest.raises(RuntimeError, match="1 orders hold a status revision 0001 does not know"):
+        downgrade(unmigrated_url, "0001")
+    assert current(unmigrated_url) == "0002"
+
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE orders SET status = 'CANCELED'"))
+    engine.dispose()
+    downgrade(unmigrated_url, "0001")
+    assert current(unmigrated_url) == "0001"
