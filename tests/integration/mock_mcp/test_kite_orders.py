@@ -279,14 +279,15 @@ def test_intraday_positions_are_squared_off_at_the_close_and_working_orders_canc
     kite = mock.logged_in()
     mock.set_price("INFY", 1500.0)
     _buy(kite, quantity=10)
-    resting = _buy(kite, order_type="LIMIT", price=1400.0)
+    _buy(kite, order_type="LIMIT", price=1400.0)  # rests, blocking margin, until the day ends
     closing = mock.app.state.market.quote(["NSE:INFY"])["NSE:INFY"]["last_price"]
 
     clock.advance(days=1)
 
     assert kite.positions()["net"] == [] and kite.orders() == []
-    assert kite.margins("equity")["available"]["opening_balance"] == pytest.approx(CASH + 10 * (closing - 1500.05))
-    del resting
+    equity = kite.margins("equity")
+    assert equity["available"]["opening_balance"] == pytest.approx(CASH + 10 * (closing - 1500.05))
+    assert equity["net"] == equity["available"]["opening_balance"]  # the cancelled order blocks nothing
 
 
 def test_the_account_survives_a_restart(tmp_path: Path):
