@@ -21,17 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
 from aitrader.contracts.messages import OrderRequest, OrderSide, OrderType, TradingState
 from aitrader.contracts.money import to_decimal
+from aitrader.marketdata.schema import in_session
 
-IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
-MARKET_OPEN: Final = time(9, 15)
-MARKET_CLOSE: Final = time(15, 30)
 RATE_WINDOW_NS: Final = 60 * 1_000_000_000
 
 
@@ -121,11 +119,6 @@ class RiskState:
     client_order_ids: set[str] = field(default_factory=set)
 
 
-def market_open(now_ns: int) -> bool:
-    moment = datetime.fromtimestamp(now_ns / 1e9, UTC).astimezone(IST)
-    return moment.weekday() < 5 and MARKET_OPEN <= moment.time() < MARKET_CLOSE
-
-
 def check(request: OrderRequest, state: RiskState, limits: Limits, now_ns: int) -> Denial | None:
     """None if the order may go to the broker, else the first check it fails (see the module's docstring)."""
     symbol, strategy = request.symbol, request.strategy
@@ -149,7 +142,7 @@ def check(request: OrderRequest, state: RiskState, limits: Limits, now_ns: int) 
         return Denial(Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {request.client_order_id!r} was used before")
     if limits.allowed_symbols is not None and symbol not in limits.allowed_symbols:
         return Denial(Reason.SYMBOL_NOT_ALLOWED, f"{symbol} is not on the allow-list")
-    if limits.enforce_market_hours and not market_open(now_ns):
+    if limits.enforce_market_hours and not in_session(datetime.fromtimestamp(now_ns / 1e9, UTC)):
         return Denial(Reason.MARKET_CLOSED, "the market is closed (09:15-15:30 IST, Monday to Friday)")
     loss_limit = limit(Limit.DAILY_LOSS_LIMIT)
     if loss_limit is not None and state.pnl_today <= -loss_limit:

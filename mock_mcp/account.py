@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from aitrader.log import get_logger
 from aitrader.marketdata.instruments import Instrument
+from aitrader.marketdata.schema import IST, SESSION_CLOSE, in_session
 from mock_mcp.book import (
     AMO_REQ_RECEIVED,
     CANCEL_PENDING,
@@ -58,7 +59,7 @@ from mock_mcp.book import (
     margin_rate,
 )
 from mock_mcp.kite import ErrorType, KiteError
-from mock_mcp.prices import IST, SESSION_OPEN, Quotes, Snapshot
+from mock_mcp.prices import Quotes, Snapshot
 from mock_mcp.storage import write_atomically
 
 log = get_logger(__name__)
@@ -68,7 +69,6 @@ PRODUCTS: Final = ["CNC", "NRML", "MIS", "MTF"]
 ORDER_TYPES: Final = ["MARKET", "LIMIT", "SL", "SL-M"]
 VARIETIES: Final = ["regular", "amo"]
 VALIDITIES: Final = ["DAY", "IOC", "TTL"]
-SESSION_CLOSE: Final = time(15, 30)
 TAG_LENGTH: Final = 20
 _AVAILABLE_KEYS: Final = ("adhoc_margin", "cash", "opening_balance", "live_balance", "collateral", "intraday_payin")
 _STAMP: Final = "%Y-%m-%d %H:%M:%S"
@@ -191,7 +191,8 @@ class Account:
                 realised, unrealised = position.pnl(last)
                 utilised["m2m_realised"] += realised
                 utilised["m2m_unrealised"] += unrealised
-                self._charge(utilised, instrument, position.product, abs(position.quantity) * last, buy=None)
+                margin = abs(position.quantity) * last * margin_rate(instrument, position.product)
+                _book_margin(utilised, instrument, margin)
             for order in state.orders.values():
                 if order.pending_quantity:
                     instrument = self._instrument_of(order.exchange, order.tradingsymbol)
@@ -199,7 +200,7 @@ class Account:
                     if order.product == "CNC":
                         utilised["delivery"] += blocked
                     else:
-                        self._charge(utilised, instrument, order.product, blocked, buy=order.side > 0, margin=True)
+                        _book_margin(utilised, instrument, blocked, premium=is_option(instrument) and order.side > 0)
             live = (
                 state.cash
                 - utilised["delivery"]
@@ -462,7 +463,7 @@ class Account:
                     f"limit of {upper:.2f}. Place an order within the daily range.",
                 )
         if order.product == "CNC" and order.side < 0:
-            free = self._sellable(order.exchange, order.tradingsymbol, excluding=order.order_id)
+            free = self._sellable(order)
             if order.quantity - order.filled_quantity > free:
                 return KiteError(
                     ErrorType.HOLDING,
@@ -485,7 +486,7 @@ class Account:
     def _accept(self, order: Order, now: datetime) -> None:
         """The exchange has the order: it works (and may fill at once); an IOC order's rest is cancelled."""
         order.exchange_order_id = order.exchange_order_id or f"13{order.order_id}"
-        if order.variety == "amo" and self._enforce_hours and not self._market_open(now):
+        if order.variety == "amo" and self._enforce_hours and not in_session(now):
             self._record(order, now, AMO_REQ_RECEIVED)
             return
         order.exchange_timestamp = order.exchange_timestamp or now.strftime(_STAMP)
@@ -514,7 +515,7 @@ class Account:
             return True
         moved = False
         if order.status == AMO_REQ_RECEIVED:
-            if not self._market_open(now):
+            if not in_session(now):
                 return False
             order.exchange_timestamp = now.strftime(_STAMP)
             self._record(order, now, TRIGGER_PENDING if order.order_type in ("SL", "SL-M") else OPEN)
@@ -658,10 +659,6 @@ class Account:
     def _now(self) -> datetime:
         return self._clock().astimezone(IST)
 
-    def _market_open(self, now: datetime) -> bool:
-        local = now.astimezone(IST)
-        return local.weekday() < 5 and SESSION_OPEN <= local.time() < SESSION_CLOSE
-
     def _order(self, order_id: str) -> Order:
         order = self._state.orders.get(order_id)
         if order is None:
@@ -674,10 +671,17 @@ class Account:
     def _last(self, instrument: Instrument, now: datetime) -> float:
         return self._quotes.snapshot(instrument, now).last_price
 
-    def _position(self, instrument: Instrument, product: str) -> Position:
+    def _find_position(self, token: int, product: str) -> Position | None:
         for position in self._state.positions:
-            if position.instrument_token == instrument.instrument_token and position.product == product:
+            if position.instrument_token == token and position.product == product:
                 return position
+        return None
+
+    def _position(self, instrument: Instrument, product: str) -> Position:
+        """The (instrument, product) position, opened flat if there is none yet."""
+        position = self._find_position(instrument.instrument_token, product)
+        if position is not None:
+            return position
         position = Position(
             exchange=instrument.exchange,
             tradingsymbol=instrument.tradingsymbol,
@@ -697,29 +701,24 @@ class Account:
         return holding
 
     def _sold_today(self, holding: Holding) -> int:
-        for position in self._state.positions:
-            if position.product == "CNC" and position.tradingsymbol == holding.tradingsymbol:
-                return max(-position.day_quantity, 0)
-        return 0
+        position = self._find_position(holding.instrument_token, "CNC")
+        return max(-position.day_quantity, 0) if position is not None else 0
 
-    def _sellable(self, exchange: str, tradingsymbol: str, *, excluding: str) -> int:
-        """Delivery shares free to sell: holdings and T+1 shares, today's net delivery buys, less what open
-        delivery sell orders already claim."""
-        free = sum(h.quantity + h.t1_quantity for h in self._state.holdings if h.tradingsymbol == tradingsymbol)
-        for position in self._state.positions:
-            if position.product == "CNC" and position.exchange == exchange and position.tradingsymbol == tradingsymbol:
-                free += position.day_quantity
-        for order in self._state.orders.values():
-            same = order.exchange == exchange and order.tradingsymbol == tradingsymbol and order.product == "CNC"
-            if same and order.side < 0 and order.order_id != excluding:
-                free -= order.pending_quantity
+    def _sellable(self, order: Order) -> int:
+        """Delivery shares free for ``order`` to sell: holdings and T+1 shares, today's net delivery buys, less
+        what other open delivery sell orders already claim."""
+        token = order.instrument_token
+        free = sum(h.quantity + h.t1_quantity for h in self._state.holdings if h.instrument_token == token)
+        position = self._find_position(token, "CNC")
+        free += position.day_quantity if position is not None else 0
+        for other in self._state.orders.values():
+            if other.instrument_token == token and other.product == "CNC" and other.side < 0:
+                free -= other.pending_quantity if other.order_id != order.order_id else 0
         return free
 
     def _position_quantity(self, order: Order) -> int:
-        for position in self._state.positions:
-            if position.instrument_token == order.instrument_token and position.product == order.product:
-                return position.quantity
-        return 0
+        position = self._find_position(order.instrument_token, order.product)
+        return position.quantity if position is not None else 0
 
     def _order_price(self, order: Order, instrument: Instrument, now: datetime) -> float:
         """The price an order's margin is counted at: its limit, else its trigger, else the market."""
@@ -735,28 +734,6 @@ class Account:
         quantity = order.quantity - order.filled_quantity
         return added_margin(instrument, order.product, self._position_quantity(order), order.side, quantity, price)
 
-    def _charge(
-        self,
-        utilised: dict[str, float],
-        instrument: Instrument,
-        product: str,
-        amount: float,
-        *,
-        buy: bool | None,
-        margin: bool = False,
-    ) -> None:
-        """Book a position's notional (or an order's already computed margin) under Kite's utilised keys."""
-        if is_option(instrument) and buy:
-            utilised["option_premium"] += amount
-            return
-        total = amount if margin else amount * margin_rate(instrument, product)
-        if is_fno(instrument):
-            share = FNO_SPAN_RATE / (FNO_SPAN_RATE + FNO_EXPOSURE_RATE)
-            utilised["span"] += total * share
-            utilised["exposure"] += total * (1 - share)
-        else:
-            utilised["exposure"] += total
-
     def _record(self, order: Order, now: datetime, status: str) -> None:
         """Set ``status`` and append the order as it now stands to its history."""
         order.status = status
@@ -771,6 +748,19 @@ class Account:
     def _save(self) -> None:
         if self._path is not None:
             write_atomically(self._path, msgspec.json.encode(self._state))
+
+
+def _book_margin(utilised: dict[str, float], instrument: Instrument, margin: float, *, premium: bool = False) -> None:
+    """Book ``margin`` under Kite's utilised keys: an option buy's premium, F&O's SPAN and exposure parts, or
+    equity exposure."""
+    if premium:
+        utilised["option_premium"] += margin
+    elif is_fno(instrument):
+        share = FNO_SPAN_RATE / (FNO_SPAN_RATE + FNO_EXPOSURE_RATE)
+        utilised["span"] += margin * share
+        utilised["exposure"] += margin * (1 - share)
+    else:
+        utilised["exposure"] += margin
 
 
 _UTILISED_KEYS: Final = (

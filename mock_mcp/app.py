@@ -15,6 +15,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from aitrader.log import get_logger
+from aitrader.marketdata.schema import IST
 from mock_mcp.account import Account
 from mock_mcp.api import router
 from mock_mcp.feed import LiveQuotes
@@ -22,7 +23,7 @@ from mock_mcp.instruments import load_instruments
 from mock_mcp.kite import install_kite_errors
 from mock_mcp.market import Market, instrument_index
 from mock_mcp.mcp_server import McpLogins, build_mcp, origin, transport_security
-from mock_mcp.prices import IST, PriceModel
+from mock_mcp.prices import PriceModel
 from mock_mcp.sessions import SessionStore
 from mock_mcp.settings import MockMcpSettings
 

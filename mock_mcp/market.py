@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from aitrader.marketdata.instruments import Instrument
+from aitrader.marketdata.schema import IST
 from mock_mcp.instruments import dump
 from mock_mcp.kite import ErrorType, KiteError
-from mock_mcp.prices import INTERVALS, IST, PriceModel, Quotes, Snapshot
+from mock_mcp.prices import INTERVALS, PriceModel, Quotes, Snapshot
 
 QUOTE_LIMIT: Final = 500
 LTP_LIMIT: Final = 1_000

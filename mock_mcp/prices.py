@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from aitrader.marketdata.instruments import Instrument
+from aitrader.marketdata.schema import IST, SESSION_OPEN
 
-IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
-SESSION_OPEN: Final = time(9, 15)
 SESSION_SECONDS: Final = 22_500
 DAILY_VOLATILITY: Final = 0.012
 """About a typical large-cap's daily move: the walk's standard deviation over a whole session."""

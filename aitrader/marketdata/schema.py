@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, Final
 
 import numpy as np
@@ -40,6 +40,15 @@ from aitrader.contracts import Depth, Level, Tick
 
 IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
 """India Standard Time: NSE and BSE trade 09:15-15:30 IST; India keeps no daylight saving time."""
+SESSION_OPEN: Final = time(9, 15)
+SESSION_CLOSE: Final = time(15, 30)
+
+
+def in_session(moment: datetime) -> bool:
+    """Whether ``moment`` (any zone) falls in the regular session: 09:15-15:30 IST, Monday to Friday."""
+    local = moment.astimezone(IST)
+    return local.weekday() < 5 and SESSION_OPEN <= local.time() < SESSION_CLOSE
+
 
 DEPTH_LEVELS: Final = 5
 DEPTH_SIDES: Final = ("bid", "ask")

@@ -43,7 +43,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -56,7 +56,15 @@ import pyarrow.parquet as pq
 
 from aitrader.errors import ConfigurationError
 from aitrader.marketdata.instruments import Instrument, Segment, make_token, write_instruments
-from aitrader.marketdata.schema import DEPTH_COLUMNS, DEPTH_LEVELS, IST, TICK_SCHEMA, depth_column, depth_type
+from aitrader.marketdata.schema import (
+    DEPTH_COLUMNS,
+    DEPTH_LEVELS,
+    IST,
+    SESSION_OPEN,
+    TICK_SCHEMA,
+    depth_column,
+    depth_type,
+)
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -113,8 +121,6 @@ CASH_SYMBOLS: Final = tuple(listing.symbol for listing in _CASH_LISTINGS)
 DEFAULT_TRADING_DATE: Final = date(2025, 11, 21)
 """A Friday; any weekday works, the date only fixes the timestamps and the future's contract month."""
 
-SESSION_OPEN: Final = time(9, 15)
-SESSION_CLOSE: Final = time(15, 30)
 SESSION_SECONDS: Final = 22_500
 """09:15 to 15:30: every tick is at least the open and before the close."""
 TICK_SIZE: Final = 0.05

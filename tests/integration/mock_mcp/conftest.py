@@ -18,8 +18,8 @@ from kiteconnect import KiteConnect
 
 from aitrader.contracts.messages import Depth, Level, Tick
 from aitrader.devstack.ports import free_port
+from aitrader.marketdata.schema import IST
 from mock_mcp.app import create_app
-from mock_mcp.prices import IST
 from mock_mcp.settings import MockMcpSettings
 
 API_KEY, API_SECRET = "test_key", "test_secret"

@@ -145,8 +145,9 @@ def test_quotes_answer_the_keys_asked_for_and_agree_with_each_other(mock: Mock):
 
 
 def test_the_price_model_is_deterministic_in_time_and_rounded_to_ticks():
+    from aitrader.marketdata.schema import IST
     from mock_mcp.instruments import load_instruments
-    from mock_mcp.prices import IST, PriceModel
+    from mock_mcp.prices import PriceModel
 
     instruments = load_instruments(None)
     at = datetime(2025, 11, 24, 11, 30, 15, tzinfo=IST)

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from aitrader.contracts.messages import OrderRequest, OrderSide, OrderType, TradingState
-from execution.risk import IST, Denial, Limit, Limits, Reason, RiskState, check
+from aitrader.marketdata.schema import IST
+from execution.risk import Denial, Limit, Limits, Reason, RiskState, check
 
 D = Decimal
 MONDAY_NOON_NS = int(datetime(2025, 11, 24, 12, 0, tzinfo=IST).timestamp() * 1e9)

@@ -13,12 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aitrader.marketdata.instruments import Instrument
+from aitrader.marketdata.schema import IST
 from mock_mcp.account import Account, PlaceOrder
 from mock_mcp.book import FINAL, WORKING
 from mock_mcp.instruments import load_instruments
 from mock_mcp.kite import KiteError
 from mock_mcp.market import instrument_index
-from mock_mcp.prices import IST, PriceModel, Snapshot
+from mock_mcp.prices import PriceModel, Snapshot
 
 CASH = 1_000_000.0
 AT = datetime(2025, 11, 24, 11, 0, tzinfo=IST)
