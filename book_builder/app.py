@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 
 from aitrader.bus import Consumer, Producer
 from aitrader.bus.config import consumer_name
-from aitrader.contracts import TICKS, TickStreamMessage, stream_key, tick_shard
+from aitrader.contracts import BOOK, TICKS, TickStreamMessage, stream_key, tick_shard
 from aitrader.db.repositories import BarRepository, BarValues
 from aitrader.db.session import make_engine, make_session_factory, session_scope
 from aitrader.http import install_error_handlers
@@ -52,13 +52,21 @@ def create_app(settings: BookBuilderSettings) -> FastAPI:
             message_type=TickStreamMessage,
             config=settings.consumer_config(batch_size=settings.batch_size, start_id="$"),
         )
+        # a batch published but not acknowledged when the last run died comes again: recognise its ticks
+        resumed = await service.resume(client, stream_key(BOOK, settings.stream_prefix), depth=2 * settings.batch_size)
         app.state.service = service
         app.state.consumer = consumer
         tasks = [
             asyncio.create_task(consumer.run(), name="book_builder-consumer"),
             asyncio.create_task(_watch_feeds(service), name="book_builder-feeds"),
         ]
-        log.info("book_builder_ready", stream=consumer.stream, consumer=consumer.name, store_bars=settings.store_bars)
+        log.info(
+            "book_builder_ready",
+            stream=consumer.stream,
+            consumer=consumer.name,
+            store_bars=settings.store_bars,
+            resumed_symbols=resumed,
+        )
         try:
             yield
         finally:

@@ -92,6 +92,13 @@ class BookBuilder:
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
+    def resume(self, published: dict[str, BookUpdate]) -> None:
+        """Start from the last update published for each symbol before a restart: a tick redelivered after a
+        crash between publishing its update and acknowledging it is then dropped as the duplicate it is."""
+        for symbol, update in published.items():
+            state = self._symbols.setdefault(symbol, _SymbolState(venue=update.venue))
+            state.last_seq = max(state.last_seq, update.seq)
+
     def on_tick(self, tick: Tick, now_ns: int, closed: list[Bar]) -> BookUpdate | None:
         """Apply ``tick``; bars it closes are appended to ``closed``. None when the tick is dropped."""
         state = self._symbols.get(tick.symbol)

@@ -22,14 +22,17 @@ from aitrader.contracts import (
     BOOK,
     FEED_STATUS,
     Bar,
+    BookStreamMessage,
     BookUpdate,
     EndOfData,
     FeedStatusChanged,
     Tick,
     TickStreamMessage,
 )
+from aitrader.contracts.codec import from_fields
 from aitrader.contracts.money import to_decimal
 from aitrader.db.repositories import BarValues, datetime_from_ns
+from aitrader.errors import DecodeError
 from aitrader.log import get_logger
 from book_builder.book import BookBuilder
 
@@ -119,6 +122,23 @@ class BookBuilderService:
         self.book = BookBuilder()
         self.watch = FeedWatch(stale_after_s)
         self.replays_ended = 0
+
+    async def resume(self, client: Any, book_key: str, depth: int) -> int:
+        """Read back the newest ``depth`` entries of ``book`` (as far as the last end-of-data marker: a new
+        replay numbers its ticks afresh) and resume each symbol from its last published update. Returns how
+        many symbols were resumed."""
+        latest: dict[str, BookUpdate] = {}
+        entries: Any = await client.xrevrange(book_key, count=depth)
+        for _, fields in entries:
+            try:
+                message = from_fields(fields, BookStreamMessage)
+            except DecodeError:
+                continue
+            if isinstance(message, EndOfData):
+                break
+            latest.setdefault(message.symbol, message)
+        self.book.resume(latest)
+        return len(latest)
 
     async def handle(self, deliveries: list[Delivery[TickStreamMessage]]) -> None:
         """The consumer's batch handler: apply every tick, then write all results before returning.

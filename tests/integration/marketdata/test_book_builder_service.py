@@ -9,12 +9,14 @@ import httpx
 import pytest
 import redis
 
+from aitrader.bus.config import consumer_name
 from aitrader.contracts import (
     BOOK,
     FEED_STATUS,
     TICKS,
     BookStreamMessage,
     BookUpdate,
+    EndOfData,
     FeedStatusChanged,
     Tick,
     dead_letter_key,
@@ -87,6 +89,32 @@ def test_a_killed_book_builder_resumes_from_its_group_without_losing_a_tick(
     assert sorted(u.seq for u in updates) == list(range(1, 2_002))
     pending = client.xpending(ticks, "book_builder")
     assert pending["pending"] == 0
+
+
+def test_a_tick_whose_update_was_published_but_not_acknowledged_is_not_published_twice(
+    tmp_path: Path, stack_env: dict[str, str], redis_url: str, stream_prefix: str
+):
+    """The crash window, made certain: the last run read tick 2, published its update and died before
+    acknowledging it. The next run gets tick 2 again, and must know it from the book stream."""
+    client = redis.Redis.from_url(redis_url)
+    ticks, book_key = stream_key(TICKS, stream_prefix), stream_key(BOOK, stream_prefix)
+    client.xgroup_create(ticks, "book_builder", id="0", mkstream=True)
+    for seq in (1, 2):
+        client.xadd(ticks, {"d": _tick(seq)})
+    dead_run = consumer_name("book_builder")
+    delivered = client.xreadgroup("book_builder", dead_run, {ticks: ">"}, count=2)
+    client.xack(ticks, "book_builder", delivered[0][1][0][0])  # tick 1 went through whole
+    client.xadd(book_key, {"d": encode(EndOfData(ts_ns=OPEN_NS, replay_id="an-earlier-replay"))})
+    for seq in (1, 2):  # both updates were published
+        client.xadd(book_key, {"d": encode(BookUpdate(ts_ns=OPEN_NS, tick_ts_ns=OPEN_NS, symbol="INFY", seq=seq))})
+    client.xadd(ticks, {"d": _tick(3)})
+
+    with run_service("book_builder", stack_env, tmp_path / "book_builder.log"):
+        wait_for(lambda: client.xlen(book_key) >= 4, 10, "the update of tick 3")
+        wait_for(lambda: client.xpending(ticks, "book_builder")["pending"] == 0, 10, "tick 2 acknowledged")
+
+    updates = [decode(fields[b"d"], BookStreamMessage) for _, fields in client.xrange(book_key)]
+    assert [u.seq for u in updates if isinstance(u, BookUpdate)] == [1, 2, 3]
 
 
 def test_health_answers_while_redis_is_reachable(tmp_path: Path, stack_env: dict[str, str]):
