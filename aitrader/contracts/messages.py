@@ -246,6 +246,22 @@ class Fill(_Message, tag="fill", kw_only=True, frozen=True):
     fees: Annotated[float, Meta(ge=0.0)] = 0.0
 
 
+class PositionUpdate(_Message, tag="position_update", kw_only=True, frozen=True):
+    """A strategy's position in a symbol after a fill, with its P&L in rupees (published by the OMS)."""
+
+    ts_ns: TimestampNs
+    strategy: str
+    symbol: Symbol
+    venue: str = "NSE"
+    qty: int
+    """Signed: > 0 long, < 0 short."""
+    avg_price: Price = 0.0
+    last_price: Price | None = None
+    realised_pnl: float = 0.0
+    unrealised_pnl: float = 0.0
+    fees: Annotated[float, Meta(ge=0.0)] = 0.0
+
+
 class SetTradingState(_Message, tag="set_trading_state", kw_only=True, frozen=True):
     """Command to the OMS: move trading to ``state`` (the OMS answers with TradingStateChanged)."""
 
@@ -287,6 +303,7 @@ Message = (
     | OrderRequest
     | OrderEvent
     | Fill
+    | PositionUpdate
     | SetTradingState
     | SetKillSwitch
     | TradingStateChanged
@@ -302,6 +319,7 @@ MESSAGE_TYPES: tuple[type[Struct], ...] = (
     OrderRequest,
     OrderEvent,
     Fill,
+    PositionUpdate,
     SetTradingState,
     SetKillSwitch,
     TradingStateChanged,

@@ -14,6 +14,7 @@ from aitrader.contracts.messages import (
     Message,
     OrderEvent,
     OrderRequest,
+    PositionUpdate,
     Signal,
     Tick,
 )
@@ -26,6 +27,7 @@ from aitrader.contracts.streams import (
     FILLS,
     ORDER_EVENTS,
     ORDERS,
+    POSITIONS,
     SIGNALS,
     TICKS,
 )
@@ -44,6 +46,7 @@ STREAM_MESSAGE_TYPES: dict[str, Any] = {
     ORDERS: OrderRequest,
     ORDER_EVENTS: OrderEvent,
     FILLS: Fill,
+    POSITIONS: PositionUpdate,
     CONTROL: ControlMessage,
 }
 

@@ -11,11 +11,12 @@ SIGNALS: Final = "signals"
 ORDERS: Final = "orders"
 ORDER_EVENTS: Final = "order_events"
 FILLS: Final = "fills"
+POSITIONS: Final = "positions"
 CONTROL: Final = "control"
 BARS: Final = "bars"
 FEED_STATUS: Final = "feed_status"
 
-ALL_STREAMS: Final = (TICKS, BOOK, BARS, FEED_STATUS, SIGNALS, ORDERS, ORDER_EVENTS, FILLS, CONTROL)
+ALL_STREAMS: Final = (TICKS, BOOK, BARS, FEED_STATUS, SIGNALS, ORDERS, ORDER_EVENTS, FILLS, POSITIONS, CONTROL)
 
 DEAD_LETTER_SUFFIX: Final = ":dead"
 

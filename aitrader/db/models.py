@@ -323,6 +323,9 @@ class Trade(Base):
     qty: Mapped[int] = mapped_column(QUANTITY, nullable=False)
     price: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     fees: Mapped[Decimal] = mapped_column(MONEY, nullable=False, default=Decimal(0))
+    brokerage: Mapped[Decimal] = mapped_column(
+        MONEY, nullable=False, default=Decimal(0), server_default="0", comment="the brokerage part of fees"
+    )
     ts_ns: Mapped[int] = mapped_column(BigInteger(), nullable=False)
     tick_ts_ns: Mapped[int | None] = mapped_column(BigInteger())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now(), nullable=False)
@@ -373,6 +376,30 @@ class AuditLog(Base):
     entity_id: Mapped[str] = mapped_column(String(64), nullable=False)
     before: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     after: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+
+
+class OutboxEntry(Base):
+    """A bus message written in the same transaction as the change it announces, published after commit.
+
+    The OMS publishes entries in ``id`` order and deletes them once they are on the bus; entries left by a
+    crash are published at the next start, exactly once (see ``execution.store``).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[bytes] = mapped_column(LargeBinary(), nullable=False, comment="the msgpack-encoded message")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now(), nullable=False)
+
+
+class ServiceState(Timestamped, Base):
+    """Small named documents a service must keep across restarts (the OMS's trading state and kill switch)."""
+
+    __tablename__ = "service_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(json_type(), nullable=False, default=dict)
 
 
 class RiskLimit(Timestamped, Base):

@@ -68,7 +68,7 @@ def test_upgrade_head_builds_exactly_the_schema_of_the_models(unmigrated_url: st
     upgrade(unmigrated_url)
 
     assert schema_differences(unmigrated_url) == []
-    assert current(unmigrated_url) == head() == "0002"
+    assert current(unmigrated_url) == head() == "0003"
 
 
 def test_upgrade_head_creates_every_check_constraint_the_models_declare(unmigrated_url: str) -> None:
@@ -137,7 +137,7 @@ def test_programmatic_upgrade_leaves_logging_alone_and_works_from_any_directory(
 
 
 def test_downgrading_past_the_new_order_statuses_refuses_while_an_order_holds_one(unmigrated_url: str) -> None:
-    upgrade(unmigrated_url)
+    upgrade(unmigrated_url, "0002")
     engine = make_engine(unmigrated_url)
     insert = sa.text(
         "INSERT INTO orders (client_order_id, strategy, symbol, venue, side, qty, order_type, tif, product, status,"

@@ -25,7 +25,7 @@ def test_every_table_of_the_design_is_modelled() -> None:
 def test_no_money_or_quantity_column_is_a_float() -> None:
     money_like = {
         "price", "limit_price", "avg_price", "fees", "pnl", "turnover", "max_drawdown", "qty", "filled_qty",
-        "open", "high", "low", "close", "vwap", "volume", "value",
+        "open", "high", "low", "close", "vwap", "volume", "value", "brokerage",
     }  # fmt: skip
     columns = [
         column for table in Base.metadata.tables.values() for column in table.columns if column.name in money_like
