@@ -9,6 +9,8 @@ NEW ─► SUBMITTED ─► ACCEPTED ─► PARTIALLY_FILLED ─► FILLED
 REJECTED (pre-trade denial, or the broker's)        EXPIRED (a DAY or IOC order's time ran out)
 ```
 
+- A broker may reject an order it has acknowledged (Kite gives an order id, then its RMS refuses the
+  order): ACCEPTED → REJECTED.
 - A fill may arrive before the broker's acknowledgement (SUBMITTED → PARTIALLY_FILLED / FILLED) and while
   a cancel or a modification is in flight (a fill races the request).
 - A refused cancel or modification goes back to the working state the order was in (ACCEPTED or
@@ -34,7 +36,9 @@ TRANSITIONS: Final[dict[S, frozenset[S]]] = {
     S.SUBMITTED: frozenset(
         {S.ACCEPTED, S.REJECTED, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
     ),
-    S.ACCEPTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}),
+    S.ACCEPTED: frozenset(
+        {S.REJECTED, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
+    ),
     S.PARTIALLY_FILLED: frozenset(
         {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
     ),
