@@ -99,6 +99,8 @@ _STACK_VARIABLE_PREFIXES = (
     "TICK_REPLAY_",
     "BOOK_BUILDER_",
     "PATTERN_ENGINE_",
+    "EXECUTION_",
+    "MOCK_MCP_",
     "DATABASE_URL",
     "REDIS_URL",
     "LOG_LEVEL",

@@ -47,6 +47,7 @@ class ServiceSpec:
 REGISTRY: list[ServiceSpec] = [
     ServiceSpec(name="backend", module="backend", port=8000, port_env="BACKEND_PORT"),
     ServiceSpec(name="book_builder", module="book_builder", port=8011),
+    ServiceSpec(name="execution", module="execution", port=8006),
     ServiceSpec(name="mock_mcp", module="mock_mcp", port=9000),
     ServiceSpec(name="pattern_engine", module="pattern_engine", port=8012),
     ServiceSpec(name="tick_replay", module="tick_replay", port=8010),

@@ -83,7 +83,7 @@ def test_unknown_service_is_reported_with_the_known_ones(stack: LocalStack):
     result = stack.aitrader("up", "nope")
 
     assert result.returncode == 1
-    known = "backend, book_builder, mock_mcp, pattern_engine, tick_replay"
+    known = "backend, book_builder, execution, mock_mcp, pattern_engine, tick_replay"
     assert f"unknown service 'nope', known services: {known}" in result.stderr
     assert stack.processes() == []
 

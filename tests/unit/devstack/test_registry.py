@@ -58,6 +58,7 @@ def test_select_services_defaults_to_every_service_in_registry_order():
 def test_unknown_service_is_an_error_listing_the_known_ones():
     with pytest.raises(
         ConfigurationError,
-        match="unknown service 'nope', known services: backend, book_builder, mock_mcp, pattern_engine, tick_replay",
+        match="unknown service 'nope', known services: "
+        "backend, book_builder, execution, mock_mcp, pattern_engine, tick_replay",
     ):
         select_services(["nope"])
