@@ -45,6 +45,7 @@ demo: setup  ## bring the stack up, check the bus, replay a slice of the sample 
 	$(BIN)/aitrader market
 	$(BIN)/aitrader signals
 	$(BIN)/aitrader account
+	$(BIN)/aitrader oms --trade INFY --qty 10
 	$(BIN)/aitrader status
 
 test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aitrader.bus.config import ConsumerConfig
 from aitrader.errors import ConfigurationError
 
+OMS_DEV_API_KEY = "aitrader-dev-oms-key"
+"""The OMS's X-API-Key when EXECUTION_API_KEY is unset: for development stacks only (refused in prod)."""
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 

@@ -9,9 +9,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from aitrader.errors import ConfigurationError
-from aitrader.settings import CommonSettings, Environment
+from aitrader.settings import OMS_DEV_API_KEY, CommonSettings, Environment
 
-DEV_API_KEY = "aitrader-dev-oms-key"
+DEV_API_KEY = OMS_DEV_API_KEY
 
 
 class BrokerKind(StrEnum):

@@ -286,3 +286,28 @@ def _count(database_url: str, query: str) -> int:
             return int(connection.execute(sa.text(query)).scalar() or 0)
     finally:
         engine.dispose()
+
+
+def test_aitrader_oms_makes_a_paper_round_trip_and_shows_the_books(
+    tmp_path: Path, oms_env: dict[str, str], redis_url: str, stream_prefix: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from aitrader.cli import app
+
+    client = redis.Redis.from_url(redis_url)
+    with run_service(SERVICE, oms_env, tmp_path / "oms.log") as oms, oms.client() as http:
+        wait_for(lambda: _quoted(client, stream_prefix, http), 10, "the book")
+
+        shown = CliRunner().invoke(app, ["oms", "--url", oms.url, "--trade", "INFY", "--qty", "3"])
+        as_json = CliRunner().invoke(app, ["oms", "--url", oms.url, "--json"])
+
+    assert shown.exit_code == 0, shown.output
+    assert "demo BUY 3 INFY: FILLED at 1500.0500" in shown.output
+    assert "demo SELL 3 INFY: FILLED at 1499.9500" in shown.output
+    assert "orders today: FILLED 2" in shown.output
+    report = json.loads(as_json.output)
+    [position] = report["positions"]["positions"]
+    assert (position["strategy"], position["qty"], position["realised_pnl"]) == ("demo", 0, "-0.30")
+    unreachable = CliRunner().invoke(app, ["oms", "--url", "http://127.0.0.1:1"])
+    assert unreachable.exit_code == 1 and "did not answer" in unreachable.output
