@@ -73,6 +73,8 @@ NO_ORDER_ID: Final = "0"
 EXTERNAL_STRATEGY: Final = "external"
 """Strategy of orders found at the broker that the OMS did not send (adopted by reconciliation)."""
 SYSTEM: Final = "execution"
+PAISA: Final = Decimal("0.01")
+PRICE_PLACES: Final = Decimal("0.0001")
 
 REQUESTS = Counter("oms_requests_total", "Order requests by outcome", ["outcome"])
 DENIALS = Counter("oms_denials_total", "Pre-trade denials by reason code", ["reason"])
@@ -116,6 +118,9 @@ class OmsOrder:
     brokerage_paid: Decimal = Decimal(0)
     fill_ids: set[str] = field(default_factory=set)
     sent_ns: int = 0
+    created_ns: int = 0
+    """When the OMS took the order in (its clock), as opposed to ``ts_ns``, the request's own stamp, which a
+    replay may set in the past."""
 
     @property
     def order_id(self) -> str:
@@ -254,6 +259,7 @@ class OmsOrder:
             broker_order_id=row["broker_order_id"],
             reason_code=row["reason_code"],
             reason=row["reason"],
+            created_ns=int(row["created_at"].timestamp() * 1_000_000) * 1000 if row.get("created_at") else 0,
         )
 
 
@@ -517,7 +523,24 @@ class OMS:
     async def reconcile(self) -> None:
         async with self._lock:
             await self._ensure_ready()
+            await self._expire_day_orders()
             await self._reconcile()
+
+    async def _expire_day_orders(self) -> None:
+        """DAY orders from an earlier IST day that are still open expire: cancelled at the broker, EXPIRED here."""
+        now = self._clock.now_ns()
+        today = ist_day_start_ns(now)
+        for order in [o for o in self._open.values() if o.tif == TimeInForce.DAY and o.created_ns < today]:
+            if order.broker_order_id is not None:
+                try:
+                    await self.broker.cancel(order.broker_order())
+                except BrokerUnavailable as e:
+                    log.warning("expiry_cancel_failed", order_id=order.order_id, error=str(e))
+                    continue
+            if not order.final:
+                writes = Writes()
+                self._apply([Expired(order.order_id, now, "a DAY order from an earlier trading day")], writes)
+                await self._commit(writes)
 
     async def _reconcile(self) -> None:
         """Compare open orders and positions with the broker: adopt what the broker has that the OMS lacks,
@@ -605,6 +628,7 @@ class OMS:
             product=state.product,
             ts_ns=state.ts_ns,
             broker_order_id=state.broker_order_id,
+            created_ns=now,
         )
         self._index(order)
         writes.new_orders[order.id] = order.row()
@@ -724,7 +748,7 @@ class OMS:
         order.fill_ids.add(fill.fill_id)
         order.filled_qty += fill.qty
         order.notional += fill.price * fill.qty
-        order.avg_price = (order.notional / order.filled_qty).quantize(Decimal("0.0001"))
+        order.avg_price = (order.notional / order.filled_qty).quantize(PRICE_PLACES)
         order.brokerage_paid += fill.brokerage
         target = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         if order.status in PENDING and target == OrderStatus.PARTIALLY_FILLED:
@@ -835,6 +859,7 @@ class OMS:
             ts_ns=request.ts_ns,
             tick_ts_ns=request.tick_ts_ns,
             signal_id=request.signal_id,
+            created_ns=now,
         )
         self._index(order)
         self._risk.client_order_ids.add(order.client_order_id)
@@ -1068,17 +1093,17 @@ class OMS:
             self._index(order)
             if not order.final:
                 self._open[order.id] = order
-            if order.ts_ns >= self._day_start_ns and order.status != OrderStatus.REJECTED:
-                self._recent.setdefault(order.strategy, deque()).append(order.ts_ns)
+            if order.created_ns >= self._day_start_ns and order.status != OrderStatus.REJECTED:
+                self._recent.setdefault(order.strategy, deque()).append(order.created_ns)
         for trade in snapshot.trades:
             order = self.orders[int(trade["order_id"])]
             price, qty, fees = Decimal(trade["price"]), int(trade["qty"]), Decimal(trade["fees"])
             order.fill_ids.add(trade["fill_id"])
             order.filled_qty += qty
             order.notional += price * qty
-            order.avg_price = (order.notional / order.filled_qty).quantize(Decimal("0.0001"))
+            order.avg_price = (order.notional / order.filled_qty).quantize(PRICE_PLACES)
             order.brokerage_paid += Decimal(trade["brokerage"])
-            if int(trade["ts_ns"]) >= self._day_start_ns or order.ts_ns >= self._day_start_ns:
+            if int(trade["ts_ns"]) >= self._day_start_ns or order.created_ns >= self._day_start_ns:
                 signed = qty if order.side == OrderSide.BUY else -qty
                 self.positions.apply(order.strategy, order.symbol, order.venue, signed, price, fees)
         self._next_id = snapshot.next_order_id
@@ -1187,7 +1212,7 @@ class OMS:
             "trading_state": self.trading_state.value,
             "kill_switch": self.kill_switch,
             "reason": self.state_reason,
-            "pnl_today": str(state.pnl_today),
+            "pnl_today": rupees(state.pnl_today),
             "open_orders": state.open_orders,
             "positions": state.positions,
             "issues": [issue.view() for issue in self.issues.values()],
@@ -1226,15 +1251,20 @@ def position_view(position: Position) -> dict[str, Any]:
         "symbol": position.symbol,
         "venue": position.venue,
         "qty": position.qty,
-        "avg_price": str(position.avg_price),
+        "avg_price": str(position.avg_price.quantize(PRICE_PLACES)),
         "last_price": _text(position.last_price),
-        "realised_pnl": str(position.realised),
-        "unrealised_pnl": str(position.unrealised),
-        "fees": str(position.fees),
-        "net_pnl": str(position.net),
+        "realised_pnl": rupees(position.realised),
+        "unrealised_pnl": rupees(position.unrealised),
+        "fees": rupees(position.fees),
+        "net_pnl": rupees(position.net),
         "bought": position.bought,
         "sold": position.sold,
     }
+
+
+def rupees(value: Decimal) -> str:
+    """Money as the API shows it: to the paisa."""
+    return str(value.quantize(PAISA))
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from aitrader.contracts.streams import stream_key
 from aitrader.db.models import AuditLog, Order, OutboxEntry, RiskLimit, ServiceState, Trade
+from aitrader.db.repositories import datetime_from_ns
 from aitrader.errors import ConflictError
 
 ORDERS: sa.Table = Order.__table__  # type: ignore[assignment]  # declarative models map Tables
@@ -126,7 +127,7 @@ class Store:
             connection.execute(sa.text("SELECT 1"))
 
     def load(self, since_ns: int) -> Snapshot:
-        """Orders that are still working or were sent since ``since_ns``, their trades, the limits, the trading
+        """Orders that are still working or were taken in since ``since_ns``, their trades, the limits, the trading
         state, and the outbox epoch (created on first use)."""
         final = ("FILLED", "CANCELED", "REJECTED", "EXPIRED")
         with self._engine.begin() as connection:
@@ -134,7 +135,7 @@ class Store:
                 dict(row._mapping)
                 for row in connection.execute(
                     sa.select(ORDERS)
-                    .where(sa.or_(ORDERS.c.ts_ns >= since_ns, ORDERS.c.status.not_in(final)))
+                    .where(sa.or_(ORDERS.c.created_at >= datetime_from_ns(since_ns), ORDERS.c.status.not_in(final)))
                     .order_by(ORDERS.c.id)
                 )
             ]

@@ -386,3 +386,23 @@ async def test_an_unknown_symbol_is_denied_when_an_allow_list_is_set(env: Env) -
     [outcome] = await env.oms.submit([request(symbol="INFY", qty=1)])
 
     assert outcome.denial is not None and outcome.denial.code == Reason.SYMBOL_NOT_ALLOWED
+
+
+async def test_a_day_order_still_open_the_next_day_expires_and_the_day_pnl_starts_again(env: Env) -> None:
+    await env.oms.on_book(book("INFY", 1499.95, 1500.05))
+    await env.oms.submit([request(qty=10)])
+    [resting] = await env.oms.submit([request(qty=5, limit=1490.0)])
+    assert resting.order is not None and resting.order.status == OrderStatus.ACCEPTED
+    fees = env.oms.positions.pnl()
+    assert fees < 0
+
+    env.clock.advance(24 * 3600 * 1_000_000_000)
+    await env.oms.reconcile()
+    [tomorrow] = await env.oms.submit([request(qty=1)])
+
+    assert resting.order.status == OrderStatus.EXPIRED
+    assert statuses(await env.read(ORDER_EVENTS), resting.order.order_id)[-1] == "EXPIRED"
+    assert tomorrow.order is not None and tomorrow.order.status == OrderStatus.FILLED
+    position = env.oms.positions.get("scalper", "INFY")
+    assert position is not None and position.qty == 11  # carried over, with yesterday's fees left behind
+    assert position.fees < -fees
