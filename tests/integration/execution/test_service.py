@@ -180,7 +180,8 @@ def test_requests_on_the_bus_fill_bad_ones_are_dead_lettered_and_the_control_str
     client = redis.Redis.from_url(redis_url)
     with run_service(SERVICE, oms_env, tmp_path / "oms.log") as oms, oms.client() as http:
         wait_for(lambda: _quoted(client, stream_prefix, http), 10, "the book")
-        publish(client, stream_prefix, ORDERS, order("bus-1"), order("bus-2", qty=7))
+        first = order("bus-1")
+        publish(client, stream_prefix, ORDERS, first, order("bus-2", qty=7), first)  # bus-1 delivered twice
         client.xadd(stream_key(ORDERS, stream_prefix), {"j": json.dumps({"msg": "order_request", "qty": -3})})
         wait_for(lambda: len(read(client, stream_prefix, FILLS)) == 2, 15, "two fills")
         wait_for(lambda: client.xlen(dead_letter_key(stream_key(ORDERS, stream_prefix))) == 1, 15, "a dead letter")
