@@ -80,7 +80,8 @@ def create_app(settings: ExecutionSettings, broker: Broker | None = None) -> Fas
         client = aioredis.Redis.from_url(settings.require_redis_url())
         database_url = settings.require_database_url()
         connect_args = {"connect_timeout": 3} if database_url.startswith("postgres") else {}
-        engine = make_engine(database_url, connect_args=connect_args, pool_size=4, max_overflow=4)
+        # no pre-ping: a dead connection fails the unit of work, which stops trading until the database answers
+        engine = make_engine(database_url, connect_args=connect_args, pool_size=4, max_overflow=4, pool_pre_ping=False)
         store = Store(engine)
         oms = OMS(
             store=store,

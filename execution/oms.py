@@ -421,7 +421,7 @@ class OMS:
                     continue
                 if known is not None:
                     self._risk.client_order_ids.add(request.client_order_id)
-                denial = check(request, self._risk_state(), self.limits, now)
+                denial = check(request, self._risk_state(request.strategy), self.limits, now)
                 if known is not None:
                     outcomes.append(self._refuse_reused_id(request, denial, now, writes, actor))
                     continue
@@ -444,8 +444,7 @@ class OMS:
             to_send = [
                 o.order for o in outcomes if o.order and not o.duplicate and o.order.status == OrderStatus.SUBMITTED
             ]
-            for order in to_send:
-                await self._send(order)
+            await self._send(to_send)
             return outcomes
 
     async def cancel(self, order_id: int, actor: str = SYSTEM, reason: str = "") -> OmsOrder:
@@ -581,7 +580,7 @@ class OMS:
         await self._commit(writes)
         for order in resend:
             log.warning("order_resent", order_id=order.order_id, client_order_id=order.client_order_id)
-            await self._send(order)
+        await self._send(resend)
         await self._compare_positions(now)
         self.last_reconcile_ns = now
         RECONCILE_ISSUES.set(len(self.issues))
@@ -905,24 +904,21 @@ class OMS:
         self._by_broker_id[broker_order_id] = order
         _stage(order, writes)
 
-    async def _send(self, order: OmsOrder) -> None:
-        """Hand ``order`` to the broker (it is persisted as SUBMITTED already) and apply what it answers."""
-        try:
-            reports = await self.broker.submit(order.broker_order())
-        except BrokerUnavailable as e:
-            # The order may or may not have arrived: reconciliation looks for it by its tag.
-            log.warning("broker_unavailable_on_submit", order_id=order.order_id, error=str(e))
-            self._flag(
-                "order",
-                order.order_id,
-                f"sent while the broker was unreachable ({e}): fate unknown",
-                self._clock.now_ns(),
-            )
-            return
-        if reports:
-            writes = Writes()
+    async def _send(self, orders: Sequence[OmsOrder]) -> None:
+        """Hand ``orders`` to the broker (they are persisted as SUBMITTED already) and apply what it answers,
+        all in one unit of work."""
+        writes = Writes()
+        for order in orders:
+            try:
+                reports = await self.broker.submit(order.broker_order())
+            except BrokerUnavailable as e:
+                # The order may or may not have arrived: reconciliation looks for it by its tag.
+                log.warning("broker_unavailable_on_submit", order_id=order.order_id, error=str(e))
+                detail = f"sent while the broker was unreachable ({e}): fate unknown"
+                self._flag("order", order.order_id, detail, self._clock.now_ns())
+                continue
             self._apply(reports, writes)
-            await self._commit(writes)
+        await self._commit(writes)
 
     async def _cancel(self, order: OmsOrder, actor: str, reason: str) -> None:
         if order.final:
@@ -1021,11 +1017,13 @@ class OMS:
         self._store.mark_published(top)
 
     async def flush_outbox(self) -> None:
-        """Publish rows left in the outbox (by a crash, or while the bus was away)."""
+        """Delete the outbox rows already on the bus, and publish any left behind (by a crash, or while the bus
+        was away)."""
         async with self._lock:
             if self._stale:
                 return
             try:
+                self._store.flush_published()
                 rows = self._store.pending_outbox()
             except Exception as e:
                 self._database_failed(e)
@@ -1165,12 +1163,14 @@ class OMS:
         self._risk.working[symbol] = (buys, sells)
         self._risk.open_orders = len(self._open)
 
-    def _risk_state(self) -> RiskState:
+    def _risk_state(self, strategy: str | None = None) -> RiskState:
+        """The risk state for a request of ``strategy`` (every strategy's order count when None)."""
         now = self._clock.now_ns()
-        for strategy, times in self._recent.items():
+        for name in [strategy] if strategy is not None else list(self._recent):
+            times = self._recent.get(name)
             while times and now - times[0] >= RATE_WINDOW_NS:
                 times.popleft()
-            self._risk.recent_orders[strategy] = list(times) if times else []
+            self._risk.orders_last_minute[name] = len(times) if times else 0
         self._risk.pnl_today = self.positions.pnl()
         return self._risk
 

@@ -114,8 +114,8 @@ class RiskState:
     open_orders: int = 0
     pnl_today: Decimal = Decimal(0)
     """Realised plus unrealised P&L of the day, net of fees."""
-    recent_orders: dict[str, list[int]] = field(default_factory=dict)
-    """Per strategy, the ``ts_ns`` of orders it sent recently (older than a minute may be dropped)."""
+    orders_last_minute: dict[str, int] = field(default_factory=dict)
+    """Per strategy, how many orders it sent in the last minute (``RATE_WINDOW_NS``)."""
     client_order_ids: set[str] = field(default_factory=set)
 
 
@@ -188,7 +188,7 @@ def check(request: OrderRequest, state: RiskState, limits: Limits, now_ns: int) 
         return Denial(Reason.MAX_OPEN_ORDERS, f"{state.open_orders} orders are open, the limit is {most_open}")
     most_rate = limit(Limit.MAX_ORDERS_PER_MINUTE)
     if most_rate is not None:
-        sent = sum(1 for ts in state.recent_orders.get(strategy, ()) if now_ns - ts < RATE_WINDOW_NS)
+        sent = state.orders_last_minute.get(strategy, 0)
         if sent + 1 > most_rate:
             return Denial(
                 Reason.ORDER_RATE, f"{strategy} sent {sent} orders in the last minute, the limit is {most_rate}"

@@ -3,7 +3,7 @@
 Every change the OMS makes (an order row inserted or updated, a trade, audit rows, the trading state) is
 written in one transaction together with the bus messages that announce it (``outbox``). Only after the
 commit are the messages published, in ``outbox.id`` order, by :class:`OutboxPublisher`; published rows
-are deleted in the next transaction. A crash between publishing and deleting leaves rows that were
+are deleted about once a second, off the hot path. A crash between publishing and deleting leaves rows that were
 already published: the publisher's script remembers in Redis the highest id it has published (per
 database, through an epoch kept in ``service_state``), so at the restart they are skipped, not doubled.
 
@@ -174,8 +174,6 @@ class Store:
     def write(self, writes: Writes) -> list[tuple[int, str, bytes]]:
         """Apply ``writes`` in one transaction; returns the outbox rows it added (id, stream, payload)."""
         with self._engine.begin() as connection:
-            if self._published_upto:
-                connection.execute(sa.delete(OUTBOX).where(OUTBOX.c.id <= self._published_upto))
             if writes.new_orders:
                 connection.execute(sa.insert(ORDERS), list(writes.new_orders.values()))
             if writes.order_updates:
@@ -205,7 +203,6 @@ class Store:
                 )
                 ids = [row.id for row in result]
                 rows = [(ident, stream, payload) for ident, (stream, payload) in zip(ids, writes.outbox, strict=True)]
-        self._published_upto = 0
         return rows
 
     def pending_outbox(self) -> list[tuple[int, str, bytes]]:
@@ -214,7 +211,7 @@ class Store:
             return [(row.id, row.stream, bytes(row.payload)) for row in rows]
 
     def mark_published(self, upto_id: int) -> None:
-        """Rows up to ``upto_id`` are on the bus: delete them with the next write."""
+        """Rows up to ``upto_id`` are on the bus: :meth:`flush_published` deletes them (off the hot path)."""
         self._published_upto = max(self._published_upto, upto_id)
 
     def flush_published(self) -> None:

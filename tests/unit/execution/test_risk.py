@@ -69,7 +69,7 @@ def denied(request: OrderRequest, risk: RiskState, rules: Limits, now_ns: int = 
         (order(), state(open_orders=3), limits(max_open_orders=3), Reason.MAX_OPEN_ORDERS),
         (
             order(),
-            state(recent_orders={"momentum": [MONDAY_NOON_NS - 10**9] * 5}),
+            state(orders_last_minute={"momentum": 5}),
             limits(max_orders_per_minute=5),
             Reason.ORDER_RATE,
         ),
@@ -98,7 +98,7 @@ def test_just_inside_every_limit_passes():
     )  # fmt: skip
     risk = state(
         positions={"INFY": 90, "TCS": 10}, open_orders=3, pnl_today=D("-4999.99"),
-        recent_orders={"momentum": [MONDAY_NOON_NS - 61 * 10**9] * 9 + [MONDAY_NOON_NS - 10**9] * 4},
+        orders_last_minute={"momentum": 4},
     )  # fmt: skip
 
     assert check(order(), risk, rules, MONDAY_NOON_NS) is None  # 100 x 1500 + 10 x 3000 = 180,000 exactly
