@@ -64,6 +64,7 @@ bench: setup  ## run the benchmarks quickly, figures under bench/results/
 	$(BIN)/python bench/replay.py --quick --json bench/results/replay.json
 	$(BIN)/python bench/book_builder.py --quick --json bench/results/book_builder.json
 	$(BIN)/python bench/pattern_engine.py --quick --json bench/results/pattern_engine.json
+	$(BIN)/python bench/oms.py --quick --json bench/results/oms.json
 
 up: setup  ## start the local stack
 	$(BIN)/aitrader up

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import time
 import uuid
@@ -118,6 +119,8 @@ def create_app(settings: ExecutionSettings, broker: Broker | None = None) -> Fas
         app.state.consumers = [orders, control]
         with contextlib.suppress(UnavailableError):  # the database may come later: the upkeep loop retries
             await oms.start()
+        gc.collect()
+        gc.freeze()  # the start-up heap lives as long as the process: full collections need not walk it
         tasks = [
             asyncio.create_task(orders.run(), name="execution-orders"),
             asyncio.create_task(control.run(), name="execution-control"),
@@ -239,7 +242,11 @@ async def _upkeep(oms: OMS, settings: ExecutionSettings) -> None:
     while True:
         await asyncio.sleep(_UPKEEP_S)
         try:
-            await oms.check_database()
+            if not oms.started:  # the database was away at start: keep trying
+                with contextlib.suppress(UnavailableError):
+                    await oms.start()
+            else:
+                await oms.check_database()
             if oms.ready:
                 await oms.flush_outbox()
                 if time.monotonic() >= next_reconcile:

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import exc as sa_exc
 
 from aitrader.clock import Clock, LiveClock
 from aitrader.contracts.codec import encode
@@ -263,6 +264,10 @@ class OmsOrder:
         )
 
 
+class _SeenBefore(Exception):
+    """A request's client_order_id is in the database, from an order memory does not hold (an earlier day)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one request: its order (absent when it was refused as a reused client_order_id),
@@ -321,6 +326,7 @@ class OMS:
         self._clock = clock or LiveClock()
         self._lock = asyncio.Lock()
         self._stale = True
+        self.started = False
         self.db_error: str | None = "not started"
         self.bus_error: str | None = None
         self.orders: dict[int, OmsOrder] = {}
@@ -347,16 +353,19 @@ class OMS:
         """Load from the database, publish what a crash left in the outbox, hand working orders to the
         broker and reconcile with it. Raises :class:`UnavailableError` when the database cannot be read."""
         async with self._lock:
-            self._store.acquire_writer_lock()
+            try:
+                self._store.acquire_writer_lock()
+            except sa_exc.DBAPIError as e:
+                self._database_failed(e)
+                raise UnavailableError(f"database unavailable, not trading: {self.db_error}") from e
             await self._reload()
             await self.broker.start(self.on_reports)
-            working = [order.broker_order() for order in self._open.values() if order.broker_order_id]
-            await self.broker.resume(working, self.positions.net_qty())
             await self._reconcile()
+            self.started = True
 
     @property
     def ready(self) -> bool:
-        return not self._stale and self.db_error is None
+        return self.started and not self._stale and self.db_error is None
 
     def health(self) -> dict[str, Any]:
         reasons = []
@@ -396,11 +405,24 @@ class OMS:
     # -- requests ----------------------------------------------------------------------------------
 
     async def submit(self, requests: Sequence[OrderRequest], actor: str = SYSTEM) -> list[Outcome]:
-        """Risk-check ``requests``, record them, and send the accepted ones to the broker."""
+        """Risk-check ``requests``, record them, and send the accepted ones to the broker.
+
+        Memory holds the day's client_order_ids; one from an earlier day is caught by the database's unique
+        constraint, and then the batch is decided again with those requests looked up (rare, so the common
+        path pays no lookup)."""
         async with self._lock:
             await self._ensure_ready()
-            now = self._clock.now_ns()
-            self._roll_day(now)
+            try:
+                return await self._submit(requests, actor, look_up=False)
+            except _SeenBefore:
+                await self._reload()
+                return await self._submit(requests, actor, look_up=True)
+
+    async def _submit(self, requests: Sequence[OrderRequest], actor: str, *, look_up: bool) -> list[Outcome]:
+        now = self._clock.now_ns()
+        self._roll_day(now)
+        stored: dict[str, dict[str, Any]] = {}
+        if look_up:
             try:
                 stored = self._store.find_orders(
                     r.client_order_id for r in requests if r.client_order_id not in self._by_client_id
@@ -408,44 +430,47 @@ class OMS:
             except Exception as e:
                 self._database_failed(e)
                 raise UnavailableError(f"database unavailable, not trading: {self.db_error}") from e
-            writes = Writes()
-            outcomes: list[Outcome] = []
-            halt: Denial | None = None
-            for request in requests:
-                known = self._by_client_id.get(request.client_order_id)
-                if known is None and request.client_order_id in stored:
-                    known = OmsOrder.from_row(stored[request.client_order_id])
-                if known is not None and known.same_request(request):
-                    REQUESTS.labels("duplicate").inc()
-                    outcomes.append(Outcome(known, duplicate=True))
-                    continue
-                if known is not None:
-                    self._risk.client_order_ids.add(request.client_order_id)
-                denial = check(request, self._risk_state(request.strategy), self.limits, now)
-                if known is not None:
-                    outcomes.append(self._refuse_reused_id(request, denial, now, writes, actor))
-                    continue
-                order = self._new_order(request, now, writes, actor)
-                if denial is not None:
-                    self._set_status(order, OrderStatus.REJECTED, now, writes, actor, denial.code.value, denial.message)
-                    DENIALS.labels(denial.code.value).inc()
-                    REQUESTS.labels("denied").inc()
-                    if denial.halt and halt is None:
-                        halt = denial
-                else:
-                    self._set_status(order, OrderStatus.SUBMITTED, now, writes, actor)
-                    order.sent_ns = now
-                    self._recent.setdefault(order.strategy, deque()).append(now)
-                    REQUESTS.labels("accepted").inc()
-                outcomes.append(Outcome(order, denial=denial))
-            if halt is not None and self.trading_state != TradingState.HALTED:
-                self._change_trading(TradingState.HALTED, self.kill_switch, halt.message, SYSTEM, now, writes)
+        writes = Writes()
+        outcomes: list[Outcome] = []
+        halt: Denial | None = None
+        for request in requests:
+            known = self._by_client_id.get(request.client_order_id)
+            if known is None and request.client_order_id in stored:
+                known = OmsOrder.from_row(stored[request.client_order_id])
+            if known is not None and known.same_request(request):
+                outcomes.append(Outcome(known, duplicate=True))
+                continue
+            if known is not None:
+                self._risk.client_order_ids.add(request.client_order_id)
+            denial = check(request, self._risk_state(request.strategy), self.limits, now)
+            if known is not None:
+                outcomes.append(self._refuse_reused_id(request, denial, now, writes, actor))
+                continue
+            order = self._new_order(request, now, writes, actor)
+            if denial is not None:
+                self._set_status(order, OrderStatus.REJECTED, now, writes, actor, denial.code.value, denial.message)
+                if denial.halt and halt is None:
+                    halt = denial
+            else:
+                self._set_status(order, OrderStatus.SUBMITTED, now, writes, actor)
+                order.sent_ns = now
+                self._recent.setdefault(order.strategy, deque()).append(now)
+            outcomes.append(Outcome(order, denial=denial))
+        if halt is not None and self.trading_state != TradingState.HALTED:
+            self._change_trading(TradingState.HALTED, self.kill_switch, halt.message, SYSTEM, now, writes)
+        to_send = [o.order for o in outcomes if o.order and not o.duplicate and o.order.status == OrderStatus.SUBMITTED]
+        if self.broker.in_process:
+            # A broker inside this process is rebuilt from the database whenever a write fails, so it may
+            # answer before the commit: the whole request is one transaction.
+            await self._send(to_send, writes)
+        else:
             await self._commit(writes)
-            to_send = [
-                o.order for o in outcomes if o.order and not o.duplicate and o.order.status == OrderStatus.SUBMITTED
-            ]
             await self._send(to_send)
-            return outcomes
+        for outcome in outcomes:
+            if outcome.denial is not None:
+                DENIALS.labels(outcome.denial.code.value).inc()
+            REQUESTS.labels("duplicate" if outcome.duplicate else "denied" if outcome.denial else "accepted").inc()
+        return outcomes
 
     async def cancel(self, order_id: int, actor: str = SYSTEM, reason: str = "") -> OmsOrder:
         """Ask the broker to cancel a working order; cancels pass every risk state, the kill switch included."""
@@ -873,8 +898,6 @@ class OMS:
         denial = denial or Denial(
             Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {request.client_order_id!r} was used before"
         )
-        DENIALS.labels(denial.code.value).inc()
-        REQUESTS.labels("denied").inc()
         event = OrderEvent(
             order_id=NO_ORDER_ID,
             client_order_id=request.client_order_id,
@@ -904,10 +927,10 @@ class OMS:
         self._by_broker_id[broker_order_id] = order
         _stage(order, writes)
 
-    async def _send(self, orders: Sequence[OmsOrder]) -> None:
-        """Hand ``orders`` to the broker (they are persisted as SUBMITTED already) and apply what it answers,
-        all in one unit of work."""
-        writes = Writes()
+    async def _send(self, orders: Sequence[OmsOrder], writes: Writes | None = None) -> None:
+        """Hand ``orders`` to the broker and apply what it answers, all in one unit of work (``writes``, when the
+        orders' SUBMITTED rows are written with it; else they are persisted already)."""
+        writes = writes if writes is not None else Writes()
         for order in orders:
             try:
                 reports = await self.broker.submit(order.broker_order())
@@ -993,6 +1016,12 @@ class OMS:
         started = time.perf_counter()
         try:
             rows = self._store.write(writes)
+        except sa_exc.IntegrityError as e:
+            self._stale = True  # memory holds what was not written: rebuild it before anything else
+            if "client_order_id" in str(e.orig):
+                raise _SeenBefore from e
+            self._database_failed(e)
+            raise UnavailableError(f"could not persist: {self.db_error}") from e
         except Exception as e:
             self._database_failed(e)
             raise UnavailableError(f"could not persist: {self.db_error}") from e
@@ -1058,6 +1087,8 @@ class OMS:
             self._database_failed(e)
             raise UnavailableError(f"database unavailable, not trading: {self.db_error}") from e
         self._rebuild(snapshot, now)
+        working = [order.broker_order() for order in self._open.values() if order.broker_order_id]
+        await self.broker.resume(working, self.positions.net_qty())
         if self._publisher is None:
             self._publisher = self._publisher_factory(snapshot.epoch)
         self._stale = False

@@ -144,6 +144,9 @@ class Broker(ABC):
     """A venue the OMS trades through. Only the OMS calls it, one call at a time."""
 
     name: str = "broker"
+    in_process: bool = False
+    """The broker lives in the OMS's process and is rebuilt by ``resume`` from the OMS's state: the OMS may
+    call it before committing, since a failed commit rebuilds it too."""
 
     @abstractmethod
     async def start(self, sink: ReportSink) -> None:
@@ -152,9 +155,9 @@ class Broker(ABC):
     async def resume(  # noqa: B027 - doing nothing is a valid default
         self, working: Sequence[BrokerOrder], positions: Mapping[str, int]
     ) -> None:
-        """After an OMS restart: the orders the OMS believes are working at this broker (each with its
-        ``broker_order_id``) and its net positions. A broker that lives in the OMS's process takes them over;
-        a real one starts following those orders."""
+        """After the OMS (re)loaded its state from the database (at start, and after a failed write): the orders
+        it believes are working at this broker (each with its ``broker_order_id``) and its net positions. A
+        broker in the OMS's process becomes exactly that; a real one follows those orders."""
 
     async def adopt(self, order: BrokerOrder) -> None:  # noqa: B027 - doing nothing is a valid default
         """The OMS took over ``order`` (found at the broker, placed behind its back, now under its OMS

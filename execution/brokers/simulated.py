@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from aitrader.contracts.messages import BookUpdate, OrderSide, OrderStatus, OrderType, TimeInForce
 from aitrader.contracts.money import to_decimal
-from aitrader.log import get_logger
 from execution.brokers.base import (
     Accepted,
     Broker,
@@ -39,7 +39,9 @@ from execution.brokers.base import (
 )
 from execution.charges import fill_charges, segment_of
 
-log = get_logger(__name__)
+RETAIN_FINAL_NS = 30 * 1_000_000_000
+"""How long the simulator remembers an order that ended (for reconciliation to read its final state)."""
+_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _Taken:
 
 class SimulatedBroker(Broker):
     name = "sim"
+    in_process = True
 
     def __init__(self, *, latency_ms: float = 0.0, clock: Callable[[], int] = time.time_ns) -> None:
         if latency_ms < 0:
@@ -83,6 +86,8 @@ class SimulatedBroker(Broker):
         """Every order of the session by broker order id, for reconciliation."""
         self._positions: dict[str, int] = {}
         self._trades: dict[str, list[Filled]] = {}
+        self._ended: deque[tuple[int, str]] = deque()
+        """(when, broker order id) of orders that ended, oldest first, to forget them after RETAIN_FINAL_NS."""
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.fills_made = 0
@@ -93,11 +98,16 @@ class SimulatedBroker(Broker):
         self._sink = sink
 
     async def resume(self, working: Sequence[BrokerOrder], positions: Mapping[str, int]) -> None:
-        """Take over the OMS's working orders (they match from the next book on) and its positions."""
+        """Become the OMS's view: its working orders (they match from the next book on) and its positions.
+        Whatever the simulator held that the OMS does not know (a write that failed) is forgotten."""
         now = self._clock()
         self._positions = dict(positions)
+        self._working.clear()
+        self._states.clear()
+        self._trades.clear()
+        self._ended.clear()
         for order in working:
-            if order.remaining > 0 and order.order_id not in self._working and order.broker_order_id:
+            if order.remaining > 0 and order.broker_order_id:
                 entry = _Working(order, order.broker_order_id, now, order.filled_qty, order.brokerage_paid)
                 entry.status = OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.ACCEPTED
                 self._working[order.order_id] = entry
@@ -149,6 +159,15 @@ class SimulatedBroker(Broker):
         return [Canceled(order.order_id, now, "cancelled at the simulator")]
 
     async def orders(self) -> list[BrokerOrderState]:
+        """Working orders, and those that ended in the last ``RETAIN_FINAL_NS`` (older ones are forgotten, so
+        reconciliation stays cheap however long the day)."""
+        horizon = self._clock() - RETAIN_FINAL_NS
+        while self._ended and self._ended[0][0] < horizon:
+            _, broker_order_id = self._ended.popleft()
+            state = self._states.get(broker_order_id)
+            if state is not None and state.status in _FINAL:
+                del self._states[broker_order_id]
+                self._trades.pop(broker_order_id, None)
         return list(self._states.values())
 
     async def fills(self, broker_order_id: str, order_id: str) -> list[Filled]:
@@ -257,6 +276,8 @@ class SimulatedBroker(Broker):
 
     def _record(self, working: _Working, now: int) -> None:
         order = working.order
+        if working.status in _FINAL:
+            self._ended.append((now, working.broker_order_id))
         self._states[working.broker_order_id] = BrokerOrderState(
             broker_order_id=working.broker_order_id,
             tag=order.tag,
