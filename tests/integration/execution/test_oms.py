@@ -29,7 +29,7 @@ from execution.brokers.simulated import SimulatedBroker
 from execution.charges import Segment, fill_charges
 from execution.oms import EXTERNAL_STRATEGY, NO_ORDER_ID, OmsConfig
 from execution.risk import Reason
-from execution.store import OutboxPublisher
+from execution.store import OutboxPublisher, Store
 from tests.integration.execution.conftest import Env, book, request, statuses
 
 pytestmark = pytest.mark.asyncio
@@ -374,8 +374,6 @@ async def test_reconciliation_flags_a_position_that_differs_from_the_broker(env:
 
 
 async def test_a_second_oms_on_the_same_database_refuses_to_start(env: Env) -> None:
-    from execution.store import Store
-
     other = Store(env.engine)
     with pytest.raises(ConflictError, match="another OMS holds this database"):
         other.acquire_writer_lock()
@@ -408,3 +406,33 @@ async def test_a_day_order_still_open_the_next_day_expires_and_the_day_pnl_start
     position = env.oms.positions.get("scalper", "INFY")
     assert position is not None and position.qty == 11  # carried over, with yesterday's fees left behind
     assert position.fees < -fees
+
+
+async def test_an_oms_started_while_its_database_is_away_starts_once_it_answers(
+    database_url: str, postgres_url: str, redis_url: str, stream_prefix: str
+) -> None:
+    from aitrader.clock import TestClock
+    from aitrader.db.session import make_engine
+    from tests.integration.execution.conftest import T0, build
+
+    name = database_url.rsplit("/", 1)[1]
+    engine = make_engine(database_url)
+    client = aioredis.Redis.from_url(redis_url)
+    store = Store(engine)
+    oms = build(store, SimulatedBroker(), client, stream_prefix, TestClock(T0))
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+    try:
+        with pytest.raises(UnavailableError, match="database unavailable, not trading"):
+            await oms.start()
+        assert not oms.ready and oms.health()["status"] == "unavailable"
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+
+    await oms.start()
+
+    assert oms.ready and oms.health()["status"] == "ok"
+    store.release_writer_lock()
+    await client.aclose()
+    engine.dispose()
