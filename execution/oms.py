@@ -654,16 +654,14 @@ class OMS:
             broker_order_id=state.broker_order_id,
             created_ns=now,
         )
-        self._index(order)
-        writes.new_orders[order.id] = order.row()
-        writes.audit(
+        self._take_in(
+            order,
+            now,
+            writes,
             "order.adopted",
-            "order",
-            order.order_id,
             f"reconciliation:{self.broker.name}",
-            after={"broker_order_id": state.broker_order_id, "status": state.status.value, "qty": state.qty},
+            {"broker_order_id": state.broker_order_id, "status": state.status.value, "qty": state.qty},
         )
-        writes.outbox.append((ORDER_EVENTS, encode(order.event(now))))
         log.warning(
             "order_adopted", order_id=order.order_id, broker_order_id=state.broker_order_id, symbol=state.symbol
         )
@@ -885,12 +883,17 @@ class OMS:
             signal_id=request.signal_id,
             created_ns=now,
         )
-        self._index(order)
-        self._risk.client_order_ids.add(order.client_order_id)
-        writes.new_orders[order.id] = order.row()
-        writes.audit("order.new", "order", order.order_id, actor or request.strategy, after={"status": "NEW"})
-        writes.outbox.append((ORDER_EVENTS, encode(order.event(now))))
+        self._take_in(order, now, writes, "order.new", actor or request.strategy, {"status": "NEW"})
         return order
+
+    def _take_in(
+        self, order: OmsOrder, now: int, writes: Writes, action: str, actor: str, after: dict[str, Any]
+    ) -> None:
+        """Index a new order in memory and stage its row, its audit entry and its first OrderEvent."""
+        self._index(order)
+        writes.new_orders[order.id] = order.row()
+        writes.audit(action, "order", order.order_id, actor, after=after)
+        writes.outbox.append((ORDER_EVENTS, encode(order.event(now))))
 
     def _refuse_reused_id(
         self, request: OrderRequest, denial: Denial | None, now: int, writes: Writes, actor: str
@@ -1179,6 +1182,7 @@ class OMS:
     def _index(self, order: OmsOrder) -> None:
         self.orders[order.id] = order
         self._by_client_id[order.client_order_id] = order
+        self._risk.client_order_ids.add(order.client_order_id)
         self._by_tag[order.broker_order().tag] = order
         if order.broker_order_id:
             self._by_broker_id[order.broker_order_id] = order

@@ -256,10 +256,6 @@ class Store:
                     )
             return [dict(row._mapping) for row in connection.execute(sa.select(LIMITS).order_by(LIMITS.c.id))]
 
-    def limits(self) -> list[dict[str, Any]]:
-        with self._engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(sa.select(LIMITS).order_by(LIMITS.c.id))]
-
 
 # Appends each (id, stream index, payload) of ARGV[2..] whose id is above the marker KEYS[1] to the stream
 # KEYS[index] (field ``d``, trimmed to ~ARGV[1]), then moves the marker to the highest id. Atomic: an entry is
