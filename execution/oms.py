@@ -65,7 +65,7 @@ from execution.brokers.base import (
 from execution.positions import Position, PositionBook
 from execution.risk import RATE_WINDOW_NS, Denial, Limit, Limits, Reason, RiskState, check
 from execution.states import FINAL, PENDING, WORKING, transition
-from execution.store import TRADING_KEY, OutboxPublisher, Snapshot, Store, Writes
+from execution.store import TRADING_KEY, ClientOrderIdTaken, OutboxPublisher, Snapshot, Store, Writes
 
 log = get_logger(__name__)
 
@@ -1019,12 +1019,9 @@ class OMS:
         started = time.perf_counter()
         try:
             rows = self._store.write(writes)
-        except sa_exc.IntegrityError as e:
+        except ClientOrderIdTaken as e:
             self._stale = True  # memory holds what was not written: rebuild it before anything else
-            if "client_order_id" in str(e.orig):
-                raise _SeenBefore from e
-            self._database_failed(e)
-            raise UnavailableError(f"could not persist: {self.db_error}") from e
+            raise _SeenBefore from e
         except Exception as e:
             self._database_failed(e)
             raise UnavailableError(f"could not persist: {self.db_error}") from e

@@ -227,7 +227,9 @@ def test_the_oms_killed_mid_stream_ends_with_exactly_one_order_per_request_and_n
     quoter.start()
     log = tmp_path / "oms.log"
     try:
-        with run_service(SERVICE, oms_env, log) as first:
+        with run_service(SERVICE, oms_env, log) as first, first.client() as http:
+            # the OMS follows the book from its start on: without one, a MARKET order has no price to be valued at
+            wait_for(lambda: int(http.get("/health").json()["broker"]["books"]) > 0, 10, "the first book")
             for start in range(0, 300, 20):
                 publish(client, stream_prefix, ORDERS, *requests[start : start + 20])
                 time.sleep(0.01)
