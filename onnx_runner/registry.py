@@ -78,6 +78,10 @@ class LoadedModel:
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check ``feeds`` against the metadata and run the model; :class:`ValidationError` says what is wrong."""
+        return self.execute(self.prepare(feeds))
+
+    def prepare(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` checked against the metadata (names, shapes, finite values) and cast to the inputs' types."""
         expected = {spec.name: spec for spec in self.meta.inputs}
         missing = sorted(set(expected) - set(feeds))
         unknown = sorted(set(feeds) - set(expected))
@@ -92,8 +96,12 @@ class LoadedModel:
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise ValidationError(f"{self.meta.key}: input {name!r} holds NaN or infinite values")
             prepared[name] = array
+        return prepared
+
+    def execute(self, prepared: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on inputs :meth:`prepare` checked (thread-safe: ONNX Runtime sessions are)."""
         names = [spec.name for spec in self.meta.outputs]
-        results = self.session.run(names, prepared)
+        results = self.session.run(names, dict(prepared))
         return dict(zip(names, results, strict=True))
 
 
