@@ -135,6 +135,14 @@ class OmsOrder:
     def remaining(self) -> int:
         return self.qty - self.filled_qty
 
+    def book_fill(self, fill_id: str, qty: int, price: Decimal, brokerage: Decimal) -> None:
+        """Count one execution: quantity, average price, brokerage against the order's cap, its id."""
+        self.fill_ids.add(fill_id)
+        self.filled_qty += qty
+        self.notional += price * qty
+        self.avg_price = (self.notional / self.filled_qty).quantize(PRICE_PLACES)
+        self.brokerage_paid += brokerage
+
     def broker_order(self) -> BrokerOrder:
         return BrokerOrder(
             order_id=self.order_id,
@@ -264,10 +272,6 @@ class OmsOrder:
         )
 
 
-class _SeenBefore(Exception):
-    """A request's client_order_id is in the database, from an order memory does not hold (an earlier day)."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What became of one request: its order (absent when it was refused as a reused client_order_id),
@@ -286,7 +290,6 @@ class Issue:
     key: str
     detail: str
     first_seen_ns: int
-    seen: int = 1
 
     def view(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "detail": self.detail, "first_seen_ns": self.first_seen_ns}
@@ -414,7 +417,7 @@ class OMS:
             await self._ensure_ready()
             try:
                 return await self._submit(requests, actor, look_up=False)
-            except _SeenBefore:
+            except ClientOrderIdTaken:
                 await self._reload()
                 return await self._submit(requests, actor, look_up=True)
 
@@ -693,7 +696,6 @@ class OMS:
         name = f"{kind}:{key}"
         issue = self.issues.get(name)
         if issue is not None and issue.detail == detail:
-            issue.seen += 1
             return
         self.issues[name] = Issue(kind, key, detail, now)
         log.warning("reconciliation_issue", kind=kind, key=key, detail=detail)
@@ -767,11 +769,7 @@ class OMS:
                 fill.ts_ns,
             )
             return
-        order.fill_ids.add(fill.fill_id)
-        order.filled_qty += fill.qty
-        order.notional += fill.price * fill.qty
-        order.avg_price = (order.notional / order.filled_qty).quantize(PRICE_PLACES)
-        order.brokerage_paid += fill.brokerage
+        order.book_fill(fill.fill_id, fill.qty, fill.price, fill.brokerage)
         target = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         if order.status in PENDING and target == OrderStatus.PARTIALLY_FILLED:
             order.working_status = OrderStatus.PARTIALLY_FILLED  # the pending request continues
@@ -1019,9 +1017,9 @@ class OMS:
         started = time.perf_counter()
         try:
             rows = self._store.write(writes)
-        except ClientOrderIdTaken as e:
+        except ClientOrderIdTaken:
             self._stale = True  # memory holds what was not written: rebuild it before anything else
-            raise _SeenBefore from e
+            raise
         except Exception as e:
             self._database_failed(e)
             raise UnavailableError(f"could not persist: {self.db_error}") from e
@@ -1127,11 +1125,7 @@ class OMS:
         for trade in snapshot.trades:
             order = self.orders[int(trade["order_id"])]
             price, qty, fees = Decimal(trade["price"]), int(trade["qty"]), Decimal(trade["fees"])
-            order.fill_ids.add(trade["fill_id"])
-            order.filled_qty += qty
-            order.notional += price * qty
-            order.avg_price = (order.notional / order.filled_qty).quantize(PRICE_PLACES)
-            order.brokerage_paid += Decimal(trade["brokerage"])
+            order.book_fill(trade["fill_id"], qty, price, Decimal(trade["brokerage"]))
             if int(trade["ts_ns"]) >= self._day_start_ns or order.created_ns >= self._day_start_ns:
                 signed = qty if order.side == OrderSide.BUY else -qty
                 self.positions.apply(order.strategy, order.symbol, order.venue, signed, price, fees)

@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from aitrader.contracts.messages import BookUpdate, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -51,21 +51,12 @@ class _Working:
     active_at_ns: int
     filled: int
     brokerage_paid: Decimal
-    fills: int = 0
     notional: Decimal = Decimal(0)
     status: OrderStatus = OrderStatus.ACCEPTED
 
     @property
     def remaining(self) -> int:
         return self.order.qty - self.filled
-
-
-@dataclass
-class _Taken:
-    """Quantity already taken per price from the current book of a symbol (keyed by that book's seq)."""
-
-    seq: int
-    by_price: dict[Decimal, int] = field(default_factory=dict)
 
 
 class SimulatedBroker(Broker):
@@ -79,7 +70,8 @@ class SimulatedBroker(Broker):
         self._clock = clock
         self._sink: ReportSink | None = None
         self._books: dict[str, BookUpdate] = {}
-        self._taken: dict[str, _Taken] = {}
+        self._taken: dict[str, dict[Decimal, int]] = {}
+        """Per symbol, the quantity already taken at each price from its current book (reset by the next)."""
         self._working: dict[str, _Working] = {}
         """Working orders by OMS order id, in arrival order (which is time priority)."""
         self._states: dict[str, BrokerOrderState] = {}
@@ -195,7 +187,7 @@ class SimulatedBroker(Broker):
     def on_book(self, update: BookUpdate) -> list[Report]:
         """A new book of one symbol: remember it and match the working orders it may fill."""
         self._books[update.symbol] = update
-        self._taken[update.symbol] = _Taken(update.seq)
+        self._taken[update.symbol] = {}
         now = self._clock()
         reports: list[Report] = []
         for working in list(self._working.values()):
@@ -214,18 +206,18 @@ class SimulatedBroker(Broker):
         reports: list[Report] = []
         if book is not None:
             levels = book.asks if order.side == OrderSide.BUY else book.bids
-            taken = self._taken.setdefault(order.symbol, _Taken(book.seq))
+            taken = self._taken.setdefault(order.symbol, {})
             for level in levels:
                 if working.remaining <= 0:
                     break
                 price = to_decimal(level.price)
                 if not self._marketable(order, price):
                     break
-                available = level.qty - taken.by_price.get(price, 0)
+                available = level.qty - taken.get(price, 0)
                 if available <= 0:
                     continue
                 qty = min(available, working.remaining)
-                taken.by_price[price] = taken.by_price.get(price, 0) + qty
+                taken[price] = taken.get(price, 0) + qty
                 reports.append(self._fill(working, qty, price, now))
         if working.remaining <= 0:
             working.status = OrderStatus.FILLED
@@ -256,7 +248,6 @@ class SimulatedBroker(Broker):
             brokerage_paid=working.brokerage_paid,
         )
         working.filled += qty
-        working.fills += 1
         working.notional += price * qty
         working.brokerage_paid += charges.brokerage
         signed = qty if order.side == OrderSide.BUY else -qty
