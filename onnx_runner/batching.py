@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aitrader.errors import ValidationError
-from onnx_runner.registry import LoadedModel
+from onnx_runner.registry import ServedModel
 
 
 @dataclass
@@ -46,10 +46,10 @@ class MicroBatcher:
         self._max_delay_s = max_delay_s
         self._queues: dict[str, asyncio.Queue[_Request]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, ServedModel] = {}
         self.stats: dict[str, BatchStats] = {}
 
-    async def run(self, model: LoadedModel, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    async def run(self, model: ServedModel, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``model`` on ``feeds`` (with their batch dimension), batched with whatever else is waiting for it."""
         prepared = model.prepare(feeds)
         if not batchable(model):
@@ -123,7 +123,7 @@ class MicroBatcher:
             start = end
 
 
-def batchable(model: LoadedModel) -> bool:
+def batchable(model: ServedModel) -> bool:
     """Whether every input and output of ``model`` has a dynamic first (batch) dimension."""
     specs = (*model.meta.inputs, *model.meta.outputs)
     return all(spec.shape and spec.shape[0] == -1 for spec in specs)

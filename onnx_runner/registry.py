@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -67,6 +67,51 @@ class ModelMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def key(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+class ServedModel(Protocol):
+    """A model a runner serves: ONNX Runtime's :class:`LoadedModel`, or a TensorRT engine built from the same
+    files. The HTTP API and the micro-batcher see only this."""
+
+    @property
+    def meta(self) -> ModelMeta: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    def prepare(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` checked against the metadata and cast; :class:`ValidationError` says what is wrong."""
+        ...
+
+    def execute(self, prepared: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Outputs by name for inputs :meth:`prepare` returned; thread-safe."""
+        ...
+
+
+class ModelSource(Protocol):
+    """What a runner serves from: a directory of models kept in step with its files."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """By file stem (or ``"."`` for the whole source): why a model cannot be served."""
+        ...
+
+    def refresh(self) -> bool:
+        """Bring the served models in step with the files; whether anything changed."""
+        ...
+
+    def get(self, name: str) -> ServedModel:
+        """``name`` (its highest version) or ``name@version``; NotFoundError when not served, UnavailableError
+        when the source cannot serve at all (no GPU, say)."""
+        ...
+
+    def models(self) -> list[ServedModel]: ...
 
 
 @dataclass(frozen=True)

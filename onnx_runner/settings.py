@@ -1,4 +1,4 @@
-"""onnx_runner's settings: the shared ones plus its own, read from ``ONNX_RUNNER_*``."""
+"""The runners' settings: what onnx_runner and tensorrt_runner share, then onnx_runner's own (``ONNX_RUNNER_*``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pydantic_settings import SettingsConfigDict
 from aitrader.settings import CommonSettings
 
 
-class OnnxRunnerSettings(CommonSettings):
-    model_config = SettingsConfigDict(env_prefix="ONNX_RUNNER_")
+class RunnerSettings(CommonSettings):
+    """Settings every model runner has; each runner reads them under its own prefix."""
 
-    host: str = Field(default="127.0.0.1", description="Interface to listen on (ONNX_RUNNER_HOST).")
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8001, gt=0, lt=65536, description="TCP port of the inference API.")
     models_dir: Path = Field(default=Path("models"), description="The registry: <stem>.onnx files with <stem>.json.")
     reload_interval_s: float = Field(default=1.0, gt=0, description="How often the registry looks for changed files.")
@@ -21,4 +21,10 @@ class OnnxRunnerSettings(CommonSettings):
     max_delay_ms: float = Field(
         default=0.0, ge=0, le=100, description="How long a short batch waits for more requests (0: never)."
     )
+    bar_interval: str = Field(default="1m", description="Bars a forecast given only a symbol reads its history from.")
+
+
+class OnnxRunnerSettings(RunnerSettings):
+    model_config = SettingsConfigDict(env_prefix="ONNX_RUNNER_")
+
     intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads per inference.")
