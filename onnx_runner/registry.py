@@ -40,10 +40,11 @@ class TensorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Normalisation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How a forecaster's input window is scaled before inference and its output scaled back.
+    """How the forecast endpoint scales a forecaster's input window and scales its outputs back.
 
-    ``window``: divide by the window's last value (the scale-free form N-BEATS is trained on);
-    ``zscore``: subtract ``mean`` and divide by ``std``; ``none``: as is.
+    ``window``: relative to the window's last value, ``(x / last - 1 - mean) / std``, and back with
+    ``last * (1 + mean + y * std)``; ``zscore``: ``(x - mean) / std``; ``none``: as is (the project's own
+    forecasters scale inside their graphs, so they take and return prices).
     """
 
     method: Literal["none", "window", "zscore"] = "none"
@@ -63,6 +64,13 @@ class ModelMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sha256: str | None = None
     description: str = ""
     metrics: dict[str, float] = {}
+    """What training measured on its test set (errors, the baselines', the band's coverage)."""
+    labels: tuple[str, ...] = ()
+    """A classifier's classes, in the order of its output columns."""
+    band_level: float | None = None
+    """A forecaster whose outputs include ``lower`` and ``upper``: the share of outcomes the band should hold."""
+    training: dict[str, Any] = {}
+    """How the model was made: data, configuration, time."""
 
     @property
     def key(self) -> str:

@@ -1,8 +1,9 @@
 """The `aitrader` command line: one Typer app; each module of this package adds its commands.
 
 A module here that defines ``register(app)`` contributes commands: ``stack`` (up, down, status, logs,
-migrate) first, then the others in name order. Modules keep their heavy imports inside the commands,
-so `aitrader --help` stays fast and importing this package builds nothing.
+migrate) first, then the others in name order. Services add theirs through the ``aitrader.commands`` entry
+point group (a ``register(app)`` function each), so this package never imports a service. Modules keep their
+heavy imports inside the commands, so `aitrader --help` stays fast and importing this package builds nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from enum import Enum
+from importlib.metadata import entry_points
 from typing import get_args
 
 import typer
@@ -51,6 +53,8 @@ def _register_commands(target: typer.Typer) -> None:
         register = getattr(module, "register", None)
         if callable(register):
             register(target)
+    for entry_point in sorted(entry_points(group="aitrader.commands"), key=lambda e: e.name):
+        entry_point.load()(target)
 
 
 _register_commands(app)
