@@ -1,11 +1,19 @@
-"""onnx_runner's FastAPI application: the registry, reloaded in the background, served through micro-batches."""
+"""The runners' FastAPI application: a model source, reloaded in the background, served through micro-batches.
+
+onnx_runner serves the registry with ONNX Runtime; tensorrt_runner serves the same files as TensorRT engines
+through the same application (:func:`build_app` with its own source), so both answer the same API:
+
+* ``GET /models``, ``GET /health``, ``GET /metrics``;
+* ``POST /infer/{model}``: the model on named inputs;
+* ``POST /infer/forecast/{model}``: a forecaster on a symbol's closes, from the request or from ``bars``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -18,14 +26,15 @@ from aitrader.errors import ValidationError
 from aitrader.http import install_error_handlers
 from aitrader.log import get_logger
 from onnx_runner.batching import MicroBatcher
-from onnx_runner.registry import LoadedModel, Registry
-from onnx_runner.settings import OnnxRunnerSettings
+from onnx_runner.forecast import BarHistory, History, check_forecaster, request_history, scale_inputs, unscale_outputs
+from onnx_runner.registry import ModelSource, Registry, ServedModel
+from onnx_runner.settings import OnnxRunnerSettings, RunnerSettings
 
 log = get_logger(__name__)
 
-INFERENCES = Counter("onnx_runner_requests_total", "Inference requests by model and outcome", ["model", "outcome"])
+INFERENCES = Counter("model_runner_requests_total", "Inference requests by model and outcome", ["model", "outcome"])
 LATENCY = Histogram(
-    "onnx_runner_request_seconds",
+    "model_runner_request_seconds",
     "Inference request time, queueing included",
     ["model"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
@@ -40,16 +49,37 @@ class InferIn(BaseModel):
     inputs: dict[str, Any] = Field(min_length=1)
 
 
+class ForecastIn(BaseModel):
+    """A forecast of ``symbol``'s next closes; ``history`` (oldest first) or, without it, its stored bars."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.&:\-]+$")
+    history: list[float] | None = Field(default=None, min_length=1, max_length=100_000)
+    horizon: int | None = Field(default=None, ge=1, description="steps to forecast (default: the model's horizon)")
+
+
 def create_app(settings: OnnxRunnerSettings) -> FastAPI:
+    """onnx_runner: the registry in ONNX Runtime."""
+    return build_app(
+        settings,
+        lambda: Registry(settings.models_dir, intra_op_threads=settings.intra_op_threads),
+        service="onnx_runner",
+    )
+
+
+def build_app(settings: RunnerSettings, make_source: Callable[[], ModelSource], *, service: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = Registry(settings.models_dir, intra_op_threads=settings.intra_op_threads)
-        await asyncio.to_thread(registry.refresh)
+        source = make_source()
+        await asyncio.to_thread(source.refresh)
         batcher = MicroBatcher(max_batch=settings.max_batch, max_delay_s=settings.max_delay_ms / 1000)
-        app.state.registry = registry
+        bars = BarHistory(settings.database_url, settings.bar_interval)
+        app.state.source = source
         app.state.batcher = batcher
-        reloader = asyncio.create_task(_reload(registry, settings.reload_interval_s), name="onnx_runner-reload")
-        log.info("onnx_runner_ready", models=[m.meta.key for m in registry.models()], errors=registry.errors)
+        app.state.bars = bars
+        reloader = asyncio.create_task(_reload(source, settings.reload_interval_s), name=f"{service}-reload")
+        log.info(f"{service}_ready", models=[m.meta.key for m in source.models()], errors=source.errors)
         try:
             yield
         finally:
@@ -57,18 +87,24 @@ def create_app(settings: OnnxRunnerSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await reloader
             await batcher.close()
+            bars.close()
 
-    app = FastAPI(title="AITrader onnx_runner", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=f"AITrader {service}", version="0.1.0", lifespan=lifespan)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, Any]:
-        """200 while serving; ``degraded`` lists the files that could not be loaded and why."""
-        registry: Registry = request.app.state.registry
+        """200 while the process serves its API. ``status``: ``ok``; ``degraded`` when some files could not be
+        loaded (``errors`` says why, by file); ``unavailable`` when nothing can be served (``reason``: no GPU, no
+        model directory), in which case inference answers 503 with the same reason."""
+        source: ModelSource = request.app.state.source
+        errors = dict(source.errors)
+        reason = errors.pop(".", None)
         return {
-            "status": "degraded" if registry.errors else "ok",
-            "models": [m.meta.key for m in registry.models()],
-            "errors": registry.errors,
-            "models_dir": str(registry.root),
+            "status": "unavailable" if reason else "degraded" if errors else "ok",
+            "reason": reason,
+            "models": [m.meta.key for m in source.models()],
+            "errors": errors,
+            "models_dir": str(source.root),
         }
 
     @app.get("/metrics", response_class=Response, tags=["ops"])
@@ -79,34 +115,87 @@ def create_app(settings: OnnxRunnerSettings) -> FastAPI:
 
     @app.get("/models", tags=["models"])
     async def models(request: Request) -> dict[str, Any]:
-        registry: Registry = request.app.state.registry
-        return {"models": [_describe(m) for m in registry.models()], "errors": registry.errors}
+        source: ModelSource = request.app.state.source
+        return {"models": [_describe(m) for m in source.models()], "errors": source.errors}
+
+    @app.post("/infer/forecast/{model}", tags=["inference"])
+    async def forecast(
+        model: str, body: ForecastIn, served: Annotated[ServedModel, Depends(_model)], request: Request
+    ) -> dict[str, Any]:
+        """Forecast ``symbol``'s next closes with ``model`` (a forecaster: ``nbeats``, or ``nbeats@3``).
+
+        The model reads its ``lookback`` closes: the last of ``history`` when given, else the symbol's latest
+        stored bars (404 when none are stored, 422 when too few, 503 without a database). The answer holds the
+        ``forecast`` and, for models with a band, ``lower`` and ``upper`` at ``band_level``."""
+        meta = served.meta
+        lookback, horizon = check_forecaster(meta, body.horizon)
+        if body.history is not None:
+            history = request_history(body.history, lookback)
+        else:
+            bars: BarHistory = request.app.state.bars
+            history = await asyncio.to_thread(bars.latest, body.symbol, lookback)
+        window = scale_inputs(history.closes, meta.normalisation)
+        outputs = await _run(request, served, {meta.inputs[0].name: window[None, :]})
+        last = float(history.closes[-1])
+        names = [spec.name for spec in meta.outputs]
+        prices: dict[str, list[float]] = {
+            name: unscale_outputs(outputs[name][0], last, meta.normalisation)[:horizon].tolist()
+            for name in ("forecast", "lower", "upper")
+            if name in outputs
+        }
+        if "forecast" not in prices:
+            prices["forecast"] = unscale_outputs(outputs[names[0]][0], last, meta.normalisation)[:horizon].tolist()
+        return {
+            "symbol": body.symbol,
+            "model": meta.key,
+            "horizon": horizon,
+            "interval": request.app.state.bars.interval,
+            **_history_fields(history),
+            "last_close": last,
+            **prices,
+            "band_level": meta.band_level if "lower" in prices else None,
+        }
 
     @app.post("/infer/{model}", tags=["inference"])
     async def infer(
-        model: str, body: InferIn, loaded: Annotated[LoadedModel, Depends(_model)], request: Request
+        model: str, body: InferIn, served: Annotated[ServedModel, Depends(_model)], request: Request
     ) -> dict[str, Any]:
         """Run ``model`` (a name, or name@version) on ``inputs``; 404 for an unknown model, 422 for inputs that
-        do not fit it (names, shapes, NaN)."""
-        batcher: MicroBatcher = request.app.state.batcher
-        started = time.perf_counter()
-        try:
-            feeds = {name: _array(name, value) for name, value in body.inputs.items()}
-            outputs = await batcher.run(loaded, feeds)
-        except ValidationError:
-            INFERENCES.labels(loaded.meta.key, "invalid").inc()
-            raise
-        INFERENCES.labels(loaded.meta.key, "ok").inc()
-        LATENCY.labels(loaded.meta.key).observe(time.perf_counter() - started)
-        return {"model": loaded.meta.key, "outputs": {name: value.tolist() for name, value in outputs.items()}}
+        do not fit it (names, shapes, NaN), 503 when the runner cannot serve at all."""
+        feeds = {name: _array(name, value) for name, value in body.inputs.items()}
+        outputs = await _run(request, served, feeds)
+        return {"model": served.meta.key, "outputs": {name: value.tolist() for name, value in outputs.items()}}
 
     install_error_handlers(app)
     return app
 
 
-def _model(model: str, request: Request) -> LoadedModel:
-    registry: Registry = request.app.state.registry
-    return registry.get(model)
+async def _run(request: Request, served: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``served`` on ``feeds`` through the micro-batcher, counted and timed; outputs that are not finite (the
+    inputs took the model out of its range) are refused as a 422 rather than sent as invalid JSON."""
+    batcher: MicroBatcher = request.app.state.batcher
+    key = served.meta.key
+    started = time.perf_counter()
+    try:
+        outputs = await batcher.run(served, feeds)
+        for name, value in outputs.items():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ValidationError(f"{key} produced NaN or infinite values in {name!r} for these inputs")
+    except ValidationError:
+        INFERENCES.labels(key, "invalid").inc()
+        raise
+    INFERENCES.labels(key, "ok").inc()
+    LATENCY.labels(key).observe(time.perf_counter() - started)
+    return outputs
+
+
+def _history_fields(history: History) -> dict[str, Any]:
+    return {"history_source": history.source, "as_of": history.as_of.isoformat() if history.as_of else None}
+
+
+def _model(model: str, request: Request) -> ServedModel:
+    source: ModelSource = request.app.state.source
+    return source.get(model)
 
 
 def _array(name: str, value: Any) -> np.ndarray:
@@ -117,7 +206,7 @@ def _array(name: str, value: Any) -> np.ndarray:
     return array
 
 
-def _describe(model: LoadedModel) -> dict[str, Any]:
+def _describe(model: ServedModel) -> dict[str, Any]:
     meta = model.meta
     return {
         "key": meta.key,
@@ -131,13 +220,16 @@ def _describe(model: LoadedModel) -> dict[str, Any]:
         "sha256": model.sha256,
         "file": model.path.name,
         "metrics": meta.metrics,
+        "labels": list(meta.labels),
+        "band_level": meta.band_level,
+        "description": meta.description,
     }
 
 
-async def _reload(registry: Registry, interval_s: float) -> None:
+async def _reload(source: ModelSource, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await asyncio.to_thread(registry.refresh)
+            await asyncio.to_thread(source.refresh)
         except Exception as e:  # a scan that fails (the directory unreadable) is reported, then retried
             log.warning("model_reload_failed", error=f"{type(e).__name__}: {e}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -119,7 +119,7 @@ class ModelSource(Protocol):
         when the source cannot serve at all (no GPU, say)."""
         ...
 
-    def models(self) -> list[ServedModel]: ...
+    def models(self) -> Sequence[ServedModel]: ...
 
 
 @dataclass(frozen=True)

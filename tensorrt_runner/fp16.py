@@ -50,34 +50,33 @@ def to_float16(content: bytes) -> bytes:
         raise Float16ConversionError(f"graph inputs {passthrough} are also outputs: nothing to compute in float16")
 
     renamed = {name: _fresh(f"{name}__fp16", taken) for name in (*inputs, *outputs)}
-    _convert_graph(graph, renamed)
+    _convert_graph(graph, renamed, taken)
+    for value in graph.input:
+        if value.name in initialised and _is_float32(value):  # an input with a default: its initialiser is fp16
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for tensor in graph.initializer:
+        if tensor.name in renamed:  # an output that is a constant: the cast back now produces the name
+            tensor.name = renamed[tensor.name]
     entry = [helper.make_node("Cast", [name], [renamed[name]], to=TensorProto.FLOAT16) for name in inputs]
     leave = [helper.make_node("Cast", [renamed[name]], [name], to=TensorProto.FLOAT) for name in outputs]
-    for tensor in graph.initializer:
-        if tensor.name in renamed:  # an output that is a constant: it keeps its name through the cast back
-            tensor.name = renamed[tensor.name]
     nodes = [*entry, *graph.node, *leave]
     del graph.node[:]
     graph.node.extend(nodes)
-    for value in (*graph.input, *graph.output):
-        value.name = value.name  # graph inputs and outputs keep their names and float32 types
     try:
         onnx.checker.check_model(model)
         onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise Float16ConversionError(f"the float16 rewrite of the model is not valid ONNX: {e}") from e
-    return model.SerializeToString()
+    serialised: bytes = model.SerializeToString()
+    return serialised
 
 
-def _convert_graph(graph: GraphProto, renamed: dict[str, str]) -> None:
+def _convert_graph(graph: GraphProto, renamed: dict[str, str], taken: set[str]) -> None:
     """Rewrite ``graph`` (and its subgraphs) in place to float16; ``renamed`` maps the main graph's float32
-    inputs and outputs to the float16 tensors that now stand for them inside."""
-    taken = _names(graph)
+    inputs and outputs to the float16 tensors that stand for them inside, ``taken`` holds every name in use."""
+    del graph.value_info[:]  # types changed; ONNX's inference (and TensorRT's parser) work them out again
     for tensor in graph.initializer:
         _tensor_to_float16(tensor)
-    for value in graph.value_info:
-        if _is_float32(value):
-            value.type.tensor_type.elem_type = TensorProto.FLOAT16
     nodes: list[NodeProto] = []
     for node in graph.node:
         for index, name in enumerate(node.input):
@@ -91,13 +90,13 @@ def _convert_graph(graph: GraphProto, renamed: dict[str, str]) -> None:
                 widened = _fresh(f"{node.input[index]}__fp32", taken)
                 nodes.append(helper.make_node("Cast", [node.input[index]], [widened], to=TensorProto.FLOAT))
                 node.input[index] = widened
-        _node_to_float16(node, renamed)
+        _node_to_float16(node, renamed, taken)
         nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
 
 
-def _node_to_float16(node: NodeProto, renamed: dict[str, str]) -> None:
+def _node_to_float16(node: NodeProto, renamed: dict[str, str], taken: set[str]) -> None:
     if node.op_type == "ConstantOfShape" and not any(a.name == "value" for a in node.attribute):
         node.attribute.append(helper.make_attribute("value", numpy_helper.from_array(np.zeros(1, np.float16))))
     for attribute in list(node.attribute):
@@ -107,10 +106,10 @@ def _node_to_float16(node: NodeProto, renamed: dict[str, str]) -> None:
             if attribute.i == TensorProto.FLOAT:
                 attribute.i = TensorProto.FLOAT16
         elif attribute.type == AttributeProto.GRAPH:
-            _subgraph_to_float16(attribute.g, renamed)
+            _subgraph_to_float16(attribute.g, renamed, taken)
         elif attribute.type == AttributeProto.GRAPHS:
             for subgraph in attribute.graphs:
-                _subgraph_to_float16(subgraph, renamed)
+                _subgraph_to_float16(subgraph, renamed, taken)
         elif node.op_type == "Constant" and attribute.name in ("value_float", "value_floats"):
             values = [attribute.f] if attribute.name == "value_float" else list(attribute.floats)
             array = np.array(values[0] if attribute.name == "value_float" else values, dtype=np.float32)
@@ -120,12 +119,13 @@ def _node_to_float16(node: NodeProto, renamed: dict[str, str]) -> None:
             node.attribute.append(helper.make_attribute("value", tensor))
 
 
-def _subgraph_to_float16(graph: GraphProto, renamed: dict[str, str]) -> None:
+def _subgraph_to_float16(graph: GraphProto, renamed: dict[str, str], taken: set[str]) -> None:
     """A branch or loop body: everything in it is internal to the model, its inputs and outputs included."""
     for value in (*graph.input, *graph.output):
         if _is_float32(value):
             value.type.tensor_type.elem_type = TensorProto.FLOAT16
-    _convert_graph(graph, {name: new for name, new in renamed.items() if name not in _defined(graph)})
+    shadowed = _defined(graph)
+    _convert_graph(graph, {name: new for name, new in renamed.items() if name not in shadowed}, taken)
 
 
 def _tensor_to_float16(tensor: TensorProto) -> None:

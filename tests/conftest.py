@@ -154,3 +154,13 @@ def stream_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def reference_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry directory with the project's N-BEATS, MLP and CNN, trained small on generated closes (once)."""
+    from tests.onnx_factories import train_reference_models
+
+    root = tmp_path_factory.mktemp("models")
+    train_reference_models(root)
+    return root

@@ -43,3 +43,19 @@ def write_model(root: Path, stem: str, content: bytes, *, name: str, version: st
     }
     path.with_suffix(".json").write_text(json.dumps(document))
     return path
+
+
+def train_reference_models(root: Path, *, epochs: int = 4) -> dict[str, Path]:
+    """The project's own models, small and quickly trained on generated closes: N-BEATS (generic), the MLP and
+    the CNN, published into ``root`` as the registry holds them. Needs the ``train`` extra (JAX)."""
+    from onnx_runner.training import ClassifierConfig, NBeatsConfig, train_examples, train_nbeats
+    from onnx_runner.training.data import flatten, synthetic_closes
+    from onnx_runner.training.fit import FitConfig
+
+    series = flatten(synthetic_closes(["AAA", "BBB", "CCC"], 1500, seed=7))
+    fit = FitConfig(epochs=epochs, batch_size=128)
+    nbeats = train_nbeats(
+        series, root, NBeatsConfig(width=32, blocks=2, fit=fit), allow_worse_than_naive=True, source={"test": True}
+    )
+    examples = train_examples(series, root, ClassifierConfig(width=16, fit=fit))
+    return {published.meta.name: published.path for published in [nbeats, *examples]}

@@ -189,6 +189,13 @@ class BarRepository:
             query = query.where(Bar.start < end)
         return self._session.scalars(query.order_by(Bar.start)).all()
 
+    def latest(self, symbol: str, interval: str, count: int) -> Sequence[Bar]:
+        """The last ``count`` bars of ``symbol`` at ``interval`` (fewer when fewer are stored), oldest first."""
+        query = (
+            select(Bar).where(Bar.symbol == symbol, Bar.interval == interval).order_by(Bar.start.desc()).limit(count)
+        )
+        return list(reversed(self._session.scalars(query).all()))
+
     def _dialect_insert(self) -> Any:
         dialect = self._session.get_bind().dialect.name
         if dialect == "postgresql":

@@ -96,3 +96,16 @@ def test_series_selects_bars_from_start_inclusive_to_end_exclusive(session: Sess
     )
 
     assert [bar.start for bar in selected] == [SESSION_OPEN + timedelta(minutes=m) for m in (1, 2)]
+
+
+def test_latest_returns_the_last_bars_oldest_first_and_fewer_when_fewer_are_stored(session: Session) -> None:
+    bars = BarRepository(session)
+    bars.upsert_many([make_bar(minute) for minute in range(5)])
+    bars.upsert_many([make_bar(minute, interval="5m") for minute in range(0, 25, 5)])
+    session.commit()
+
+    assert [bar.start for bar in bars.latest("INFY", "1m", 3)] == [
+        SESSION_OPEN + timedelta(minutes=m) for m in (2, 3, 4)
+    ]
+    assert len(bars.latest("INFY", "1m", 60)) == 5
+    assert bars.latest("TCS", "1m", 3) == []

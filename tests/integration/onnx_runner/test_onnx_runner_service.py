@@ -63,4 +63,4 @@ def test_models_are_served_reloaded_and_bad_requests_refused(tmp_path: Path) -> 
         answers = asyncio.run(many())
         assert all(a.status_code == 200 and a.json()["outputs"]["y"] == [[3.0, 5.0, 7.0, 9.0]] for a in answers)
         metrics = http.get("/metrics").text
-        assert 'onnx_runner_requests_total{model="double@1",outcome="ok"}' in metrics
+        assert 'model_runner_requests_total{model="double@1",outcome="ok"}' in metrics
