@@ -1,23 +1,19 @@
-"""The registry's ONNX models as TensorRT engines: built once per model, GPU, TensorRT version, precision and batch
-profile, cached on disk, and served through the same :class:`~onnx_runner.registry.ModelSource` and
-:class:`~onnx_runner.registry.ServedModel` protocols as onnx_runner, so its API and micro-batcher serve them as is.
+"""The registry's ONNX models as TensorRT engines, cached on disk and served through the same
+:class:`~onnx_runner.registry.ModelSource` and :class:`~onnx_runner.registry.ServedModel` protocols as
+onnx_runner, so its API and micro-batcher serve them as they are.
 
-**Building.** TensorRT parses the ONNX file (``trt.OnnxParser``) into an explicit-batch network and compiles it for
-the GPU at hand. Every input whose first dimension the metadata marks dynamic (``-1``) gets one optimisation
-profile: batch 1 to ``max_batch``, tuned for half of it; its other dimensions come from the metadata, else from the
-model. TensorRT 11 networks are strongly typed, so an fp16 engine is built from the model rewritten in float16
-(:mod:`tensorrt_runner.fp16`); an fp32 engine has TF32 turned off, so it computes what ONNX Runtime computes.
-
-**The cache.** Building takes seconds to minutes; a cached engine loads in milliseconds. An engine runs only on
-the GPU model and TensorRT version that built it, so its file name carries a hash of everything it depends on
-(:class:`EngineKey`: the ONNX file's sha256, GPU, compute capability, TensorRT version, precision, batch profile
-and :data:`RECIPE`), and a JSON sidecar records those parts. An engine is reused only when its sidecar matches
-every part; one that does not deserialise is rebuilt over.
+**The cache.** Building an engine (:mod:`tensorrt_runner.build`) takes seconds to minutes; a cached one loads in
+milliseconds. An engine runs only on the GPU model and TensorRT version that built it, so its file name carries a
+hash of everything it depends on (:class:`EngineKey`: the ONNX file's sha256, GPU name, compute capability,
+TensorRT version, precision, batch profile, the metadata's inputs and :data:`RECIPE`) and a JSON sidecar
+(:class:`EngineRecord`) records the parts. An engine is reused only when its sidecar matches every part; one that
+does not deserialise is built again over it.
 
 **Serving.** :class:`TrtRegistry` keeps the engines in step with the model directory as onnx_runner's
 :class:`~onnx_runner.registry.Registry` does (new, changed and deleted files; the last good version of a model
-whose new files are broken). Without TensorRT or a GPU (:func:`~tensorrt_runner.device.probe`) it builds nothing,
-says why in ``errors["."]``, and answers every request with :class:`~aitrader.errors.UnavailableError` (503).
+whose new files are broken; by name or ``name@version``). Without TensorRT or a GPU
+(:func:`~tensorrt_runner.device.probe`) it builds nothing, says why in ``errors["."]`` and answers every request
+with :class:`~aitrader.errors.UnavailableError` (503).
 """
 
 from __future__ import annotations
@@ -31,14 +27,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import numpy as np
 
-from aitrader.errors import AITraderError, NotFoundError, UnavailableError, ValidationError
+from aitrader.errors import NotFoundError, UnavailableError, ValidationError
 from aitrader.log import get_logger
-from onnx_runner.registry import DTYPES, ModelMeta, _version_key, check_shape
+from onnx_runner.registry import DTYPES, ModelMeta, TensorSpec, _version_key, check_shape
+from tensorrt_runner.build import (
+    BatchProfile,
+    BuildOptions,
+    EngineBuildError,
+    Precision,
+    build_engine,
+    build_serialized,
+    profile_shapes,
+    read_model,
+    trt_logger,
+)
 from tensorrt_runner.device import (
     DeviceBuffer,
     GpuIdentity,
@@ -49,12 +56,12 @@ from tensorrt_runner.device import (
     tensorrt_version,
     use_device,
 )
-from tensorrt_runner.fp16 import to_float16
 
 __all__ = [
     "RECIPE",
     "BatchProfile",
     "BuildOptions",
+    "CachedEngine",
     "EngineBuildError",
     "EngineCache",
     "EngineKey",
@@ -73,45 +80,9 @@ __all__ = [
 
 log = get_logger(__name__)
 
-Precision = Literal["fp32", "fp16"]
-
 RECIPE = 1
-"""How engines are built here (the fp16 rewrite, builder flags); raise it when that changes, and every cached
-engine is rebuilt."""
-
-
-class EngineBuildError(AITraderError):
-    """TensorRT could not build an engine for a model; the message says which model and why."""
-
-    code = "ENGINE_BUILD_FAILED"
-
-
-@dataclass(frozen=True)
-class BatchProfile:
-    """The batch sizes an engine accepts (``minimum`` to ``maximum``) and the one TensorRT tunes it for."""
-
-    minimum: int
-    optimum: int
-    maximum: int
-
-    @classmethod
-    def up_to(cls, max_batch: int) -> BatchProfile:
-        """1 to ``max_batch``, tuned for half of it: micro-batches fill up only under load."""
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1, was {max_batch}")
-        return cls(1, max(1, max_batch // 2), max_batch)
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    precision: Precision = "fp32"
-    max_batch: int = 64
-    workspace_mib: int = 1024
-    device: int = 0
-
-    @property
-    def batch(self) -> BatchProfile:
-        return BatchProfile.up_to(self.max_batch)
+"""How engines are built (the fp16 rewrite, builder flags); raise it when that changes and every cached engine is
+built again."""
 
 
 class EngineKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -124,6 +95,8 @@ class EngineKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     precision: Precision
     batch: tuple[int, int, int]
     """Minimum, optimum and maximum batch size of the optimisation profile."""
+    inputs: tuple[TensorSpec, ...]
+    """The metadata's inputs: the profile's other dimensions come from them."""
     recipe: int = RECIPE
 
     def digest(self) -> str:
@@ -146,7 +119,14 @@ class EngineRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     size: int
 
 
-def engine_key(onnx_sha256: str, gpu: GpuIdentity, tensorrt: str, precision: Precision, batch: BatchProfile) -> EngineKey:
+def engine_key(
+    onnx_sha256: str,
+    gpu: GpuIdentity,
+    tensorrt: str,
+    precision: Precision,
+    batch: BatchProfile,
+    inputs: tuple[TensorSpec, ...],
+) -> EngineKey:
     return EngineKey(
         onnx_sha256=onnx_sha256,
         gpu=gpu.name,
@@ -154,124 +134,8 @@ def engine_key(onnx_sha256: str, gpu: GpuIdentity, tensorrt: str, precision: Pre
         tensorrt=tensorrt,
         precision=precision,
         batch=(batch.minimum, batch.optimum, batch.maximum),
+        inputs=inputs,
     )
-
-
-Shape = tuple[int, ...]
-
-
-def profile_shapes(
-    meta: ModelMeta, network_inputs: Mapping[str, Shape], batch: BatchProfile
-) -> dict[str, tuple[Shape, Shape, Shape]]:
-    """Minimum, optimum and maximum shape of each network input with a dynamic dimension.
-
-    A dimension is the metadata's where it gives one, else the model's; the first dimension of an input whose
-    metadata marks it dynamic is the batch and spans ``batch``. Any other dimension that both leave dynamic has no
-    size TensorRT could tune for, so it is refused, as are dimensions on which the two disagree.
-    """
-    specs = {spec.name: spec for spec in meta.inputs}
-    shapes: dict[str, tuple[Shape, Shape, Shape]] = {}
-    for name, declared in network_inputs.items():
-        spec = specs.get(name)
-        if spec is None:
-            raise EngineBuildError(f"{meta.key}: the model has input {name!r}, the metadata describes {sorted(specs)}")
-        if len(spec.shape) != len(declared):
-            raise EngineBuildError(
-                f"{meta.key}: input {name!r} has {len(declared)} dimensions in the model, {len(spec.shape)} in the "
-                "metadata"
-            )
-        batched = bool(spec.shape) and spec.shape[0] == -1
-        if batched and declared[0] != -1:
-            raise EngineBuildError(
-                f"{meta.key}: the model fixes the batch of input {name!r} at {declared[0]}; export it with a dynamic "
-                "first dimension"
-            )
-        dims = []
-        for axis, (described, modelled) in enumerate(zip(spec.shape, declared, strict=True)):
-            if described != -1 and modelled != -1 and described != modelled:
-                raise EngineBuildError(
-                    f"{meta.key}: dimension {axis} of input {name!r} is {modelled} in the model, {described} in the "
-                    "metadata"
-                )
-            size = described if described != -1 else modelled
-            if size == -1 and not (batched and axis == 0):
-                raise EngineBuildError(
-                    f"{meta.key}: dimension {axis} of input {name!r} is dynamic in both the model and the metadata; "
-                    "TensorRT needs its size: give it in the metadata"
-                )
-            dims.append(size)
-        if -1 not in declared:
-            continue  # a static input needs no profile
-        if batched:
-            rest = tuple(dims[1:])
-            shapes[name] = ((batch.minimum, *rest), (batch.optimum, *rest), (batch.maximum, *rest))
-        else:
-            shapes[name] = (tuple(dims), tuple(dims), tuple(dims))
-    return shapes
-
-
-def read_model(onnx_path: Path) -> tuple[ModelMeta, bytes, str]:
-    """``<stem>.onnx`` with its ``<stem>.json`` metadata and sha256; ValueError when the metadata pins another
-    file, so an engine is never built from the wrong one."""
-    meta = msgspec.json.decode(onnx_path.with_suffix(".json").read_bytes(), type=ModelMeta)
-    content = onnx_path.read_bytes()
-    digest = hashlib.sha256(content).hexdigest()
-    if meta.sha256 is not None and meta.sha256 != digest:
-        raise ValueError(f"{onnx_path.name}: sha256 {digest[:12]}... differs from the metadata's {meta.sha256[:12]}...")
-    return meta, content, digest
-
-
-def build_serialized(content: bytes, *, meta: ModelMeta, options: BuildOptions) -> bytes:
-    """A serialised engine (a plan) for the ONNX model ``content`` described by ``meta``, built on ``options.device``."""
-    trt = tensorrt()
-    use_device(options.device)
-    logger = _trt_logger()
-    if options.precision == "fp16":
-        content = to_float16(content)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is TensorRT 10's and 11's only mode
-    parser = trt.OnnxParser(network, logger)
-    with logger.capture() as errors:
-        if not parser.parse(content):
-            problems = [_parser_error(parser.get_error(index)) for index in range(parser.num_errors)]
-            raise EngineBuildError(f"{meta.key}: TensorRT could not parse the model: {'; '.join(problems or errors)}")
-        network_inputs = {
-            network.get_input(index).name: tuple(int(d) for d in network.get_input(index).shape)
-            for index in range(network.num_inputs)
-        }
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mib << 20)
-        if options.precision == "fp32":
-            config.clear_flag(trt.BuilderFlag.TF32)  # TF32 rounds products to 10 mantissa bits: not fp32
-        shapes = profile_shapes(meta, network_inputs, options.batch)
-        if shapes:
-            profile = builder.create_optimization_profile()
-            for name, (minimum, optimum, maximum) in shapes.items():
-                profile.set_shape(name, minimum, optimum, maximum)
-            config.add_optimization_profile(profile)
-        plan = builder.build_serialized_network(network, config)
-        if plan is None:
-            reason = "; ".join(errors) or "no reason given"
-            raise EngineBuildError(f"{meta.key}: TensorRT could not build an engine: {reason}")
-    return bytes(plan)
-
-
-def build_engine(
-    onnx_path: Path,
-    *,
-    precision: Precision,
-    max_batch: int,
-    workspace_mib: int,
-    device: int = 0,
-    meta: ModelMeta | None = None,
-) -> bytes:
-    """A serialised engine for ``onnx_path`` (its metadata read from ``<stem>.json`` unless given)."""
-    if meta is None:
-        meta, content, _ = read_model(onnx_path)
-    else:
-        content = onnx_path.read_bytes()
-    options = BuildOptions(precision=precision, max_batch=max_batch, workspace_mib=workspace_mib, device=device)
-    return build_serialized(content, meta=meta, options=options)
 
 
 @dataclass(frozen=True)
@@ -296,16 +160,16 @@ class EngineCache:
     def gpu(self) -> GpuIdentity:
         return gpu_identity(self.options.device)
 
-    def key(self, onnx_sha256: str) -> EngineKey:
+    def key(self, onnx_sha256: str, meta: ModelMeta) -> EngineKey:
         options = self.options
-        return engine_key(onnx_sha256, self.gpu, tensorrt_version(), options.precision, options.batch)
+        return engine_key(onnx_sha256, self.gpu, tensorrt_version(), options.precision, options.batch, meta.inputs)
 
     def load_or_build(
         self, onnx_path: Path, content: bytes, sha256: str, meta: ModelMeta, *, force: bool = False
     ) -> CachedEngine:
         """The cached engine for this model when its sidecar matches every key part and it deserialises, else a
         new one built, written (engine first, sidecar last, each atomically) and loaded."""
-        key = self.key(sha256)
+        key = self.key(sha256, meta)
         path = self.directory / key.file_name(onnx_path.stem)
         sidecar = path.with_suffix(".json")
         if not force:
@@ -339,7 +203,7 @@ class EngineCache:
     def _deserialise(self, plan: bytes) -> Any:
         """The engine, or None when ``plan`` is not one this TensorRT can load (truncated, corrupt, foreign)."""
         if self._runtime is None:
-            self._runtime = tensorrt().Runtime(_trt_logger())
+            self._runtime = tensorrt().Runtime(trt_logger())
         use_device(self.options.device)
         try:
             return self._runtime.deserialize_cuda_engine(plan)
@@ -373,10 +237,14 @@ class TrtModel:
         self._outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         described = {spec.name for spec in meta.inputs}
         if set(self._inputs) != described:
-            raise ValueError(f"{meta.key}: the metadata describes inputs {sorted(described)}, the engine has {sorted(self._inputs)}")
+            raise ValueError(
+                f"{meta.key}: the metadata describes inputs {sorted(described)}, the engine has {sorted(self._inputs)}"
+            )
         missing = {spec.name for spec in meta.outputs} - set(self._outputs)
         if missing:
-            raise ValueError(f"{meta.key}: the metadata describes outputs {sorted(missing)} the engine does not produce")
+            raise ValueError(
+                f"{meta.key}: the metadata describes outputs {sorted(missing)} the engine does not produce"
+            )
         self._dtypes = {name: np.dtype(trt.nptype(engine.get_tensor_dtype(name))) for name in names}
         self._batched = all(spec.shape and spec.shape[0] == -1 for spec in (*meta.inputs, *meta.outputs))
 
@@ -388,7 +256,7 @@ class TrtModel:
             if -1 in shape:
                 shape = tuple(int(d) for d in engine.get_tensor_profile_shape(name, 0)[2])
             self._context.set_input_shape(name, shape)
-        self._largest: dict[str, Shape] = {}
+        self._largest: dict[str, tuple[int, ...]] = {}
         for name in names:
             shape = tuple(int(d) for d in self._context.get_tensor_shape(name))
             if any(d < 0 for d in shape):
@@ -502,7 +370,9 @@ class TrtRegistry:
         device: int = 0,
     ) -> None:
         self.root = root
-        self.options = BuildOptions(precision=precision, max_batch=max_batch, workspace_mib=workspace_mib, device=device)
+        self.options = BuildOptions(
+            precision=precision, max_batch=max_batch, workspace_mib=workspace_mib, device=device
+        )
         self.cache = EngineCache(cache_dir, self.options)
         self._lock = threading.Lock()
         self._models: dict[str, TrtModel] = {}
@@ -594,14 +464,7 @@ class TrtRegistry:
     def _load(self, onnx_path: Path) -> TrtModel:
         meta, content, digest = read_model(onnx_path)
         cached = self.cache.load_or_build(onnx_path, content, digest, meta)
-        try:
-            return TrtModel(meta, onnx_path, digest, cached, device=self.options.device)
-        except ValueError:
-            if cached.built:
-                raise
-            # the cached engine does not fit the metadata it was built for: build it again before giving up
-            rebuilt = self.cache.load_or_build(onnx_path, content, digest, meta, force=True)
-            return TrtModel(meta, onnx_path, digest, rebuilt, device=self.options.device)
+        return TrtModel(meta, onnx_path, digest, cached, device=self.options.device)
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -621,64 +484,3 @@ def _write_atomically(path: Path, content: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_bytes(content)
     os.replace(temporary, path)
-
-
-def _parser_error(error: Any) -> str:
-    """One ONNX parser error: the node it is about, when it names one, and what went wrong."""
-    description = str(error.desc())
-    node = str(error.node_name() or "") if hasattr(error, "node_name") else ""
-    operator = str(error.node_operator() or "") if hasattr(error, "node_operator") else ""
-    where = f"node {node!r} ({operator}): " if node else ""
-    return where + description
-
-
-@functools.cache
-def _trt_logger() -> Any:
-    """The one TensorRT logger of this process (TensorRT expects the same for every builder and runtime): warnings
-    and errors become structured log events, and errors are kept for the exception a failed build raises."""
-    trt = tensorrt()
-    severity = trt.ILogger.Severity
-    levels = {
-        severity.INTERNAL_ERROR: "error",
-        severity.ERROR: "error",
-        severity.WARNING: "warning",
-    }
-    trt_log = get_logger("tensorrt")
-
-    class StructuredLogger(trt.ILogger):  # type: ignore[misc]
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self._guard = threading.Lock()
-            self._captures: list[list[str]] = []
-
-        def log(self, level: Any, message: str) -> None:
-            method = levels.get(level)
-            if method is None:
-                return  # INFO and VERBOSE: a build says hundreds of things nobody reads
-            getattr(trt_log, method)("tensorrt_log", message=message)
-            if method == "error":
-                with self._guard:
-                    for capture in self._captures:
-                        capture.append(message)
-
-        def capture(self) -> _Capture:
-            return _Capture(self)
-
-    return StructuredLogger()
-
-
-class _Capture:
-    """``with logger.capture() as errors``: the TensorRT errors logged meanwhile (from any thread)."""
-
-    def __init__(self, logger: Any) -> None:
-        self._logger = logger
-        self.errors: list[str] = []
-
-    def __enter__(self) -> list[str]:
-        with self._logger._guard:
-            self._logger._captures.append(self.errors)
-        return self.errors
-
-    def __exit__(self, *_: object) -> None:
-        with self._logger._guard:
-            self._logger._captures.remove(self.errors)

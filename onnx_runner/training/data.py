@@ -65,7 +65,8 @@ def split_windows(
     series: Sequence[Floats], lookback: int, horizon: int, *, validation: float = 0.15, test: float = 0.15
 ) -> Split:
     """Each series' windows split by time: the first ``1 - validation - test`` train, then validation, then
-    test. A gap of ``horizon`` windows separates the parts so no target of one part is an input of the next."""
+    test. ``horizon`` windows are dropped between the parts, so no close is a target in two of them: what the
+    model is scored on, it never learnt to predict."""
     if not 0 < validation < 1 or not 0 < test < 1 or validation + test >= 1:
         raise ValidationError(f"validation and test must be fractions summing below 1, were {validation}, {test}")
     parts: dict[str, list[Windows]] = {"train": [], "validation": [], "test": []}
