@@ -37,15 +37,19 @@ $(NATIVE_STAMP): $(STAMP) $(RUST_SOURCES)
 SAMPLE := data/sample/ticks.parquet
 DEMO_TICKS ?= 200000
 
-demo: setup  ## bring the stack up, check the bus, replay a slice of the sample day through it, report, print status
+demo: setup  ## bring the stack up, check the bus, train the forecaster, replay a slice of the sample day, report, forecast, print status
 	$(BIN)/aitrader up
 	$(BIN)/aitrader demo
+	@# The replayed slice is half an hour of bars, too little to train on: the demo's N-BEATS learns from generated
+	@# series (scale-free: it reads closes relative to the last) with a 30-bar lookback the slice can feed.
+	$(BIN)/aitrader train nbeats --synthetic --lookback 30 --epochs 20
 	@test -f $(SAMPLE) || $(BIN)/aitrader data sample
 	$(BIN)/aitrader replay $(SAMPLE) --limit $(DEMO_TICKS)
 	$(BIN)/aitrader market
 	$(BIN)/aitrader signals
 	$(BIN)/aitrader account
 	$(BIN)/aitrader oms --trade INFY --qty 10
+	$(BIN)/aitrader forecast INFY
 	$(BIN)/aitrader status
 
 test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis
@@ -55,7 +59,7 @@ test: setup  ## run every test: Rust (cargo test), then Python against real embe
 lint: setup  ## ruff and mypy; rustfmt and clippy on the Rust workspace
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy aitrader backend tick_replay book_builder pattern_engine mock_mcp execution onnx_runner
+	$(BIN)/mypy aitrader backend tick_replay book_builder pattern_engine mock_mcp execution onnx_runner tensorrt_runner
 	cargo fmt --manifest-path $(RUST_DIR)/Cargo.toml --all --check
 	cargo clippy --quiet --manifest-path $(RUST_DIR)/Cargo.toml --workspace --all-targets -- -D warnings
 
@@ -65,6 +69,7 @@ bench: setup  ## run the benchmarks quickly, figures under bench/results/
 	$(BIN)/python bench/book_builder.py --quick --json bench/results/book_builder.json
 	$(BIN)/python bench/pattern_engine.py --quick --json bench/results/pattern_engine.json
 	$(BIN)/python bench/oms.py --quick --json bench/results/oms.json
+	$(BIN)/python bench/runners.py --quick --json bench/results/runners.json
 
 up: setup  ## start the local stack
 	$(BIN)/aitrader up

@@ -42,12 +42,22 @@ def up(
     infra_only: Annotated[
         bool, typer.Option("--infra-only", "--no-services", help="start the databases and migrate, no services")
     ] = False,
+    with_services: Annotated[
+        list[str] | None,
+        typer.Option("--with", help="an optional service to run as well as the default ones (tensorrt_runner)"),
+    ] = None,
 ) -> None:
+    from aitrader.devstack.registry import default_services
     from aitrader.devstack.stack import start_stack
 
     settings = _settings()
-    if infra_only and services:
-        raise fail("--infra-only starts no services, but services were named: " + ", ".join(services))
+    if infra_only and (services or with_services):
+        named = [*(services or []), *(with_services or [])]
+        raise fail("--infra-only starts no services, but services were named: " + ", ".join(named))
+    if services and with_services:
+        raise fail("name the services to run, or add optional ones to the default set with --with, not both")
+    if with_services:
+        services = [spec.name for spec in default_services()] + with_services
     try:
         result = start_stack(settings, services or [], infra_only=infra_only)
     except AITraderError as e:

@@ -2,6 +2,7 @@
 
 A new service joins the stack by adding one line here; the supervisor starts it as ``python -m <module>``
 on the port named by ``port_env`` (default ``port``) and waits for ``GET <health_path>`` to answer 200.
+An ``optional`` service (tensorrt_runner: it needs a GPU) starts only when asked for by name.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class ServiceSpec:
     port: int
     health_path: str = "/health"
     port_env: str = ""
+    optional: bool = False
+    """Started only when named (``aitrader up --with NAME``), never by default."""
 
     def __post_init__(self) -> None:
         if not self.port_env:
@@ -49,13 +52,20 @@ REGISTRY: list[ServiceSpec] = [
     ServiceSpec(name="book_builder", module="book_builder", port=8011),
     ServiceSpec(name="execution", module="execution", port=8006),
     ServiceSpec(name="mock_mcp", module="mock_mcp", port=9000),
+    ServiceSpec(name="onnx_runner", module="onnx_runner", port=8001),
     ServiceSpec(name="pattern_engine", module="pattern_engine", port=8012),
+    ServiceSpec(name="tensorrt_runner", module="tensorrt_runner", port=8007, optional=True),
     ServiceSpec(name="tick_replay", module="tick_replay", port=8010),
 ]
 
 
 def service_names() -> list[str]:
     return [spec.name for spec in REGISTRY]
+
+
+def default_services() -> list[ServiceSpec]:
+    """What `aitrader up` runs when no service is named."""
+    return [spec for spec in REGISTRY if not spec.optional]
 
 
 def get_service(name: str) -> ServiceSpec:
@@ -66,10 +76,11 @@ def get_service(name: str) -> ServiceSpec:
 
 
 def select_services(names: Iterable[str]) -> list[ServiceSpec]:
-    """The specs for ``names`` in registry order (every service when ``names`` is empty), without duplicates."""
+    """The specs for ``names`` in registry order (every service but the optional ones when ``names`` is empty),
+    without duplicates."""
     wanted = list(dict.fromkeys(names))
     if not wanted:
-        return list(REGISTRY)
+        return default_services()
     for name in wanted:
         get_service(name)
     return [spec for spec in REGISTRY if spec.name in wanted]

@@ -60,6 +60,7 @@ def test_stack_comes_up_restarts_a_killed_service_and_goes_down_cleanly(tmp_path
             "book_builder": "healthy",
             "execution": "healthy",
             "mock_mcp": "healthy",
+            "onnx_runner": "healthy",
             "pattern_engine": "healthy",
             "tick_replay": "healthy",
         }

@@ -120,13 +120,18 @@ def test_backend_waits_for_the_databases_and_the_migration():
     }
 
 
-def test_built_services_use_dockerfile_backend_and_run_python_modules():
+def test_built_services_use_the_project_dockerfiles_and_run_python_modules():
     services = _resolved_config()["services"]
+    runners = {"onnx_runner", "tensorrt_runner"}
 
     for name, spec in services.items():
         if "build" in spec:
-            assert spec["build"]["dockerfile"] == "Dockerfile.backend", name
+            wanted = "Dockerfile.onnx_runner" if name in runners else "Dockerfile.backend"
+            assert spec["build"]["dockerfile"] == wanted, name
+            assert (REPO_ROOT / wanted).is_file(), wanted
     assert services["backend"]["command"] == ["python", "-m", "backend"]
+    assert services["tensorrt_runner"]["build"]["args"] == {"INSTALL_TRT": "1"}
+    assert services["tensorrt_runner"]["profiles"] == ["gpu"]
 
 
 def test_every_compose_variable_is_documented_in_env_example():

@@ -83,8 +83,17 @@ def test_unknown_service_is_reported_with_the_known_ones(stack: LocalStack):
     result = stack.aitrader("up", "nope")
 
     assert result.returncode == 1
-    known = "backend, book_builder, execution, mock_mcp, pattern_engine, tick_replay"
+    known = "backend, book_builder, execution, mock_mcp, onnx_runner, pattern_engine, tensorrt_runner, tick_replay"
     assert f"unknown service 'nope', known services: {known}" in result.stderr
+    assert stack.processes() == []
+
+
+def test_optional_services_are_added_with_with_not_mixed_with_a_named_set(stack: LocalStack):
+    mixed = stack.aitrader("up", "backend", "--with", "tensorrt_runner")
+    unknown = stack.aitrader("up", "--with", "nope")
+
+    assert mixed.returncode == 1 and "not both" in mixed.stderr
+    assert unknown.returncode == 1 and "unknown service 'nope'" in unknown.stderr
     assert stack.processes() == []
 
 

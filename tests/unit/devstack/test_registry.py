@@ -50,15 +50,16 @@ def test_resolved_port_rejects_a_bad_value_naming_the_variable(raw: str):
         spec.resolved_port({"BACKEND_PORT": raw})
 
 
-def test_select_services_defaults_to_every_service_in_registry_order():
-    assert select_services([]) == REGISTRY
+def test_select_services_defaults_to_every_service_but_the_optional_ones_in_registry_order():
+    assert select_services([]) == [spec for spec in REGISTRY if spec.name != "tensorrt_runner"]
     assert select_services(["backend", "backend"]) == [get_service("backend")]
+    assert select_services(["tensorrt_runner"]) == [get_service("tensorrt_runner")]
 
 
 def test_unknown_service_is_an_error_listing_the_known_ones():
     with pytest.raises(
         ConfigurationError,
         match="unknown service 'nope', known services: "
-        "backend, book_builder, execution, mock_mcp, pattern_engine, tick_replay",
+        "backend, book_builder, execution, mock_mcp, onnx_runner, pattern_engine, tensorrt_runner, tick_replay",
     ):
         select_services(["nope"])
