@@ -1,4 +1,5 @@
-"""The market data path through the real stack and CLI, as `make demo` runs it: replay, book, bars, signals."""
+"""The market data path through the real stack and CLI, as `make demo` runs it: replay, book, bars, signals,
+and a forecast from the stored bars by the model `aitrader train` published into the running onnx_runner."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def test_a_replayed_slice_of_a_sample_day_reaches_books_and_stored_bars(tmp_path
     try:
         up = stack.aitrader("up")
         assert up.returncode == 0, up.stdout + up.stderr
+        trained = stack.aitrader("train", "nbeats", "--synthetic", "--epochs", "5", "--width", "32")
+        assert trained.returncode == 0, trained.stdout + trained.stderr
 
         replay = stack.aitrader("replay", str(files.ticks_path), "--limit", "20000")
         report = stack.aitrader("market", "--json", "--wait", "60")
@@ -37,6 +40,14 @@ def test_a_replayed_slice_of_a_sample_day_reaches_books_and_stored_bars(tmp_path
         found = json.loads(signals.stdout)
         assert found["pattern_engine_caught_up"] is True
         assert found["signals"] == sum(found["by_pattern"].values()) > 0
+        symbol = sorted(document["books"])[0]
+        forecast = stack.aitrader("forecast", symbol, "--json")
+        assert forecast.returncode == 0, forecast.stdout + forecast.stderr
+        answer = json.loads(forecast.stdout)
+        assert answer["model"] == "nbeats@1" and answer["history_source"] == "bars"
+        assert len(answer["forecast"]) == 10 and all(value > 0 for value in answer["forecast"])
+        table = stack.aitrader("forecast", symbol)
+        assert table.returncode == 0 and "90% band" in table.stdout, table.stdout + table.stderr
         outside = stack.aitrader("replay", "/etc/hostname")
         assert outside.returncode == 1 and "must lie under" in outside.stderr
         both = stack.aitrader("replay", str(files.ticks_path), "--synthetic")
