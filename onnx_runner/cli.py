@@ -22,8 +22,6 @@ train_app = typer.Typer(
     help="Train models on bar closes and publish them into the model registry.", no_args_is_help=True
 )
 
-_SYNTHETIC_SYMBOLS = ("SYNTH1", "SYNTH2", "SYNTH3", "SYNTH4")
-
 Symbols = Annotated[
     str | None,
     typer.Option(help="comma-separated symbols (default: every symbol with bars; SYNTH1-4 with --synthetic)"),
@@ -73,34 +71,33 @@ def nbeats(
     """Fit N-BEATS, report its test error next to the naive and seasonal-naive forecasts, publish it."""
     from aitrader.cli._output import fail
     from aitrader.errors import AITraderError
-    from onnx_runner.training import NBeatsConfig, WorseThanNaive, train_nbeats
-    from onnx_runner.training.fit import FitConfig
+    from onnx_runner.training import WorseThanNaive
+    from onnx_runner.training.jobs import NBeatsJob, run_nbeats
 
     if architecture not in ("generic", "interpretable"):
         raise fail(f"--architecture must be generic or interpretable, was {architecture!r}", code=2)
-    config = NBeatsConfig(
+    job = NBeatsJob(
+        symbols=_names(symbols),
+        interval=interval,
+        since=since,
+        until=until,
+        synthetic=synthetic,
+        length=length,
+        seed=seed,
+        architecture=architecture,  # type: ignore[arg-type]  # checked above
         lookback=lookback,
         horizon=horizon,
-        architecture=architecture,  # type: ignore[arg-type]  # checked above
         width=width,
         blocks=blocks,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
         band_level=band_level,
-        season=min(30, lookback),
-        fit=FitConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed),
+        allow_worse_than_naive=allow_worse_than_naive,
     )
     try:
-        config.check()
-        series, source, url = _series(symbols, synthetic, length, seed, interval, since, until, database_url)
         with _progress("N-BEATS", epochs, quiet=as_json) as report:
-            published = train_nbeats(
-                series,
-                out,
-                config,
-                source=source,
-                progress=report,
-                allow_worse_than_naive=allow_worse_than_naive,
-                database_url=url,
-            )
+            published = run_nbeats(job, out, database_url=_database(database_url), progress=report)
     except WorseThanNaive as e:
         _print_forecast_metrics(e.model.metrics, as_json)
         raise fail(str(e)) from e
@@ -128,15 +125,24 @@ def examples(
     """Fit the MLP and CNN direction classifiers (down / flat / up over the horizon) and publish both."""
     from aitrader.cli._output import fail
     from aitrader.errors import AITraderError
-    from onnx_runner.training import ClassifierConfig, train_examples
-    from onnx_runner.training.fit import FitConfig
+    from onnx_runner.training.jobs import ExamplesJob, run_examples
 
-    config = ClassifierConfig(lookback=lookback, horizon=horizon, fit=FitConfig(epochs=epochs, seed=seed))
+    job = ExamplesJob(
+        symbols=_names(symbols),
+        interval=interval,
+        since=since,
+        until=until,
+        synthetic=synthetic,
+        length=length,
+        seed=seed,
+        lookback=lookback,
+        horizon=horizon,
+        epochs=epochs,
+    )
     try:
-        series, source, url = _series(symbols, synthetic, length, seed, interval, since, until, database_url)
         with _progress("MLP, CNN", 2 * epochs, quiet=as_json) as report:
-            published = train_examples(
-                series, out, config, source=source, progress=lambda _kind, epoch: report(epoch), database_url=url
+            published = run_examples(
+                job, out, database_url=_database(database_url), progress=lambda _kind, epoch: report(epoch)
             )
     except AITraderError as e:
         raise fail(str(e)) from e
@@ -151,43 +157,17 @@ def examples(
         )
 
 
-def _series(
-    symbols: str | None,
-    synthetic: bool,
-    length: int,
-    seed: int,
-    interval: str,
-    since: datetime | None,
-    until: datetime | None,
-    database_url: str | None,
-) -> tuple[list[Any], dict[str, Any], str | None]:
-    """The runs of closes to train on, a description of where they came from, and the database to record in."""
-    from onnx_runner.training.data import flatten, load_bar_closes, stored_symbols, synthetic_closes
+def _names(symbols: str | None) -> list[str]:
+    return [s.strip() for s in symbols.split(",") if s.strip()] if symbols else []
 
-    names = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else []
-    url = database_url
-    if url is None:
-        from aitrader.devstack.stack import stack_urls
 
-        url = stack_urls().database_url
-    if synthetic:
-        names = names or list(_SYNTHETIC_SYMBOLS)
-        source = {"synthetic": True, "symbols": names, "length": length, "seed": seed}
-        return flatten(synthetic_closes(names, length, seed=seed)), source, url
-    if url is None:
-        from aitrader.errors import ConfigurationError
+def _database(database_url: str | None) -> str | None:
+    """``--database-url`` (or DATABASE_URL), else the running stack's database, else none."""
+    if database_url is not None:
+        return database_url
+    from aitrader.devstack.stack import stack_urls
 
-        raise ConfigurationError("no database: start the stack (`aitrader up`), set DATABASE_URL, or use --synthetic")
-    names = names or stored_symbols(url, interval)
-    loaded = load_bar_closes(url, names, interval=interval, since=since, until=until)
-    source = {
-        "bars": interval,
-        "symbols": names,
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
-        "closes": sum(len(run) for runs in loaded.values() for run in runs),
-    }
-    return flatten(loaded), source, url
+    return stack_urls().database_url
 
 
 class _progress:

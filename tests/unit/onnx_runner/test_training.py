@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from aitrader.errors import ValidationError
+from aitrader.errors import ConfigurationError, ValidationError
 from onnx_runner.registry import ModelMeta, Registry
 from onnx_runner.training import (
     ClassifierConfig,
@@ -166,3 +166,21 @@ def test_a_forecaster_that_loses_to_naive_is_not_published(tmp_path: Path) -> No
 
     assert refused.value.model.metrics["mae_vs_naive"] >= 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_job_payload_is_parsed_strictly_and_trains_what_it_names(tmp_path: Path) -> None:
+    from onnx_runner.training.jobs import NBeatsJob, parse, run_nbeats
+
+    job = parse(NBeatsJob, {"synthetic": True, "symbols": ["X1", "X2"], "length": 900, "epochs": 2, "width": 16})
+    published = run_nbeats(
+        msgspec.structs.replace(job, allow_worse_than_naive=True), tmp_path, database_url=None, progress=None
+    )
+
+    assert published.meta.training["source"] == {"synthetic": True, "symbols": ["X1", "X2"], "length": 900, "seed": 0}
+    assert published.meta.training["config"]["width"] == 16
+    with pytest.raises(ValidationError, match="invalid NBeatsJob request: Object contains unknown field `epoch`"):
+        parse(NBeatsJob, {"epoch": 3})
+    with pytest.raises(ValidationError, match=r"Expected `int`, got `str` - at `\$\.width`"):
+        parse(NBeatsJob, {"width": "wide"})
+    with pytest.raises(ConfigurationError, match="no database"):
+        run_nbeats(parse(NBeatsJob, {}), tmp_path, database_url=None)
