@@ -21,6 +21,12 @@ class RunnerSettings(CommonSettings):
     max_delay_ms: float = Field(
         default=0.0, ge=0, le=100, description="How long a short batch waits for more requests (0: never)."
     )
+    inline_below_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="A batch nobody waits behind runs on the event loop when the model's runs take less (0: never).",
+    )
     bar_interval: str = Field(default="1m", description="Bars a forecast given only a symbol reads its history from.")
 
 

@@ -82,3 +82,23 @@ async def test_a_model_without_a_batch_dimension_runs_request_by_request(tmp_pat
 
     assert [r["y"].tolist() for r in results] == [[[3.0] * 4]] * 3
     assert batcher.stats == {}
+
+
+async def test_a_fast_model_nobody_waits_behind_runs_on_the_loop_and_a_busy_one_in_a_thread(tmp_path: Path) -> None:
+    model = registry(tmp_path).get("m")
+    batcher = MicroBatcher(max_batch=4, inline_below_s=0.01)
+    never = MicroBatcher(max_batch=4, inline_below_s=0.0)
+    try:
+        for _ in range(3):  # the first run is timed in a thread, the next ones know the model is fast
+            await batcher.run(model, {"x": np.ones((1, 4))})
+            await never.run(model, {"x": np.ones((1, 4))})
+        assert batcher.stats["m@1"].inline == 2 and never.stats["m@1"].inline == 0
+        answers = await asyncio.gather(*(batcher.run(model, {"x": np.full((1, 4), n)}) for n in range(20)))
+    finally:
+        await batcher.close()
+        await never.close()
+
+    assert [a["y"][0, 0] for a in answers] == [n * 2 + 1 for n in range(20)]
+    stats = batcher.stats["m@1"]
+    assert (stats.batches, stats.inline) == (3 + 5, 2 + 1)  # four batches had others queued behind: a thread
+    assert stats.execute_s is not None and stats.execute_s < 0.01
