@@ -134,28 +134,32 @@ class LoadedModel:
         return self.execute(self.prepare(feeds))
 
     def prepare(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``feeds`` checked against the metadata (names, shapes, finite values) and cast to the inputs' types."""
-        expected = {spec.name: spec for spec in self.meta.inputs}
-        missing = sorted(set(expected) - set(feeds))
-        unknown = sorted(set(feeds) - set(expected))
-        if missing or unknown:
-            raise ValidationError(
-                f"{self.meta.key} takes inputs {sorted(expected)}; missing {missing}, unknown {unknown}"
-            )
-        prepared = {}
-        for name, spec in expected.items():
-            array = np.asarray(feeds[name], dtype=DTYPES[spec.dtype])
-            check_shape(array.shape, spec, self.meta.key)
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
-                raise ValidationError(f"{self.meta.key}: input {name!r} holds NaN or infinite values")
-            prepared[name] = array
-        return prepared
+        """``feeds`` checked against the metadata and cast (:func:`prepare_feeds`)."""
+        return prepare_feeds(self.meta, feeds)
 
     def execute(self, prepared: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model on inputs :meth:`prepare` checked (thread-safe: ONNX Runtime sessions are)."""
         names = [spec.name for spec in self.meta.outputs]
         results = self.session.run(names, dict(prepared))
         return dict(zip(names, results, strict=True))
+
+
+def prepare_feeds(meta: ModelMeta, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feeds`` checked against ``meta`` (names, shapes, finite values) and cast to the inputs' types; every
+    runner refuses the same requests in the same words (:class:`ValidationError`)."""
+    expected = {spec.name: spec for spec in meta.inputs}
+    missing = sorted(set(expected) - set(feeds))
+    unknown = sorted(set(feeds) - set(expected))
+    if missing or unknown:
+        raise ValidationError(f"{meta.key} takes inputs {sorted(expected)}; missing {missing}, unknown {unknown}")
+    prepared = {}
+    for name, spec in expected.items():
+        array = np.asarray(feeds[name], dtype=DTYPES[spec.dtype])
+        check_shape(array.shape, spec, meta.key)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValidationError(f"{meta.key}: input {name!r} holds NaN or infinite values")
+        prepared[name] = array
+    return prepared
 
 
 def check_shape(shape: tuple[int, ...], spec: TensorSpec, model: str) -> None:

@@ -40,6 +40,13 @@ class PrecisionChoice(StrEnum):
     FP16 = "fp16"
 
 
+class LogLevelChoice(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
 @app.command(help="Build (or check) the TensorRT engines for the registry's models.")
 def build(
     models: Annotated[list[str] | None, typer.Argument(help="model names, name@version or file stems")] = None,
@@ -50,6 +57,9 @@ def build(
     workspace_mib: Annotated[int | None, typer.Option(help="builder workspace [TENSORRT_RUNNER_WORKSPACE_MIB]")] = None,
     device: Annotated[int | None, typer.Option(help="CUDA device index [TENSORRT_RUNNER_DEVICE]")] = None,
     force: Annotated[bool, typer.Option("--force", help="build even where a matching engine is cached")] = False,
+    log_level: Annotated[
+        LogLevelChoice, typer.Option(help="level of the JSON log lines on stderr")
+    ] = LogLevelChoice.WARNING,
 ) -> None:
     given = {
         "models_dir": models_dir,
@@ -63,7 +73,7 @@ def build(
         settings = load_settings(TensorRtRunnerSettings, **{k: v for k, v in given.items() if v is not None})
     except ConfigurationError as e:
         raise _fail(str(e), EXIT_USAGE) from e
-    configure("build_trt_engine", settings.log_level)
+    configure("build_trt_engine", log_level.value)
 
     reason = probe(settings.device)
     if reason is not None:
@@ -71,15 +81,9 @@ def build(
     files = sorted(settings.models_dir.glob("*.onnx"))
     if not files:
         raise _fail(f"no <stem>.onnx models in {settings.models_dir}")
-    options = BuildOptions(
-        precision=settings.precision,
-        max_batch=settings.max_batch,
-        workspace_mib=settings.workspace_mib,
-        device=settings.device,
-    )
-    cache = EngineCache(settings.engine_cache_dir, options)
     wanted = set(models or ())
     found: set[str] = set()
+    selected: list[tuple[Path, ModelMeta, bytes, str]] = []
     failed = 0
     for onnx_path in files:
         try:
@@ -90,10 +94,22 @@ def build(
                 failed += 1
                 _error(f"{onnx_path.name}: {type(e).__name__}: {e}")
             continue
-        names = _names(onnx_path, meta)
-        if wanted and not names & wanted:
-            continue
-        found |= names & wanted
+        names = {onnx_path.stem, meta.name, meta.key}
+        if not wanted or names & wanted:
+            found |= names & wanted
+            selected.append((onnx_path, meta, content, digest))
+    unknown = sorted(wanted - found)
+    if unknown:
+        raise _fail(f"no model {', '.join(unknown)} in {settings.models_dir}", EXIT_USAGE)
+
+    options = BuildOptions(
+        precision=settings.precision,
+        max_batch=settings.max_batch,
+        workspace_mib=settings.workspace_mib,
+        device=settings.device,
+    )
+    cache = EngineCache(settings.engine_cache_dir, options)
+    for onnx_path, meta, content, digest in selected:
         try:
             cached = cache.load_or_build(onnx_path, content, digest, meta, force=force)
         except Exception as e:  # report every model, then fail: one that does not convert must not hide the rest
@@ -105,16 +121,8 @@ def build(
             f"{'built ' if cached.built else 'cached'} {record.model} {options.precision} {cached.path} "
             f"{record.build_seconds:.1f} s {record.size / 2**20:.2f} MiB"
         )
-    unknown = sorted(wanted - found)
-    if unknown:
-        raise _fail(f"no model {', '.join(unknown)} in {settings.models_dir}", EXIT_USAGE)
     if failed:
         raise typer.Exit(EXIT_FAILED)
-
-
-def _names(onnx_path: Path, meta: ModelMeta) -> set[str]:
-    """What a model answers to on the command line: its file stem, name and name@version."""
-    return {onnx_path.stem, meta.name, meta.key}
 
 
 def _error(message: str) -> None:

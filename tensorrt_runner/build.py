@@ -6,8 +6,8 @@ TensorRT parses the ONNX model (``trt.OnnxParser``) into a network (explicit bat
 from the metadata, else from the model.
 
 Precision: TensorRT 11 networks are strongly typed and its precision flags (``BuilderFlag.FP16``) are gone, so an
-fp16 engine is built from the model rewritten in float16 (:mod:`tensorrt_runner.fp16`). An fp32 engine has TF32
-turned off, so that it computes what ONNX Runtime computes.
+fp16 engine is built from the model with its heavy layers rewritten in float16 (:mod:`tensorrt_runner.fp16`). An
+fp32 engine has TF32 turned off, so that it computes what ONNX Runtime computes.
 
 TensorRT's own log goes through one structured logger; the errors it logs during a build end up in the
 :class:`EngineBuildError` that says why the build failed.

@@ -34,7 +34,7 @@ import numpy as np
 
 from aitrader.errors import NotFoundError, UnavailableError, ValidationError
 from aitrader.log import get_logger
-from onnx_runner.registry import DTYPES, ModelMeta, TensorSpec, _version_key, check_shape
+from onnx_runner.registry import DTYPES, ModelMeta, TensorSpec, _version_key, prepare_feeds
 from tensorrt_runner.build import (
     BatchProfile,
     BuildOptions,
@@ -332,27 +332,6 @@ class TrtModel:
             self._stream.synchronize()
         dtypes = {spec.name: DTYPES[spec.dtype] for spec in self._meta.outputs}
         return {name: result.astype(dtypes[name], copy=False) for name, result in results.items()}
-
-
-def prepare_feeds(meta: ModelMeta, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``feeds`` checked against ``meta`` (names, shapes, finite values) and cast to the inputs' types.
-
-    The same checks and messages as :meth:`onnx_runner.registry.LoadedModel.prepare`, so both runners refuse the
-    same requests in the same words.
-    """
-    expected = {spec.name: spec for spec in meta.inputs}
-    missing = sorted(set(expected) - set(feeds))
-    unknown = sorted(set(feeds) - set(expected))
-    if missing or unknown:
-        raise ValidationError(f"{meta.key} takes inputs {sorted(expected)}; missing {missing}, unknown {unknown}")
-    prepared = {}
-    for name, spec in expected.items():
-        array = np.asarray(feeds[name], dtype=DTYPES[spec.dtype])
-        check_shape(array.shape, spec, meta.key)
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValidationError(f"{meta.key}: input {name!r} holds NaN or infinite values")
-        prepared[name] = array
-    return prepared
 
 
 class TrtRegistry:

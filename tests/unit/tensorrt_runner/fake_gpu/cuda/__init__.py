@@ -1,0 +1,1 @@
+"""Fake ``cuda`` package: see ../README.md."""

@@ -1,0 +1,1 @@
+"""Fake ``cuda.bindings`` package: see ../../README.md."""
