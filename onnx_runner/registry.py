@@ -18,13 +18,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 import numpy as np
 import onnxruntime as ort
 
-from aitrader.errors import NotFoundError, ValidationError
+from aitrader.errors import NotFoundError, UnavailableError, ValidationError
 from aitrader.log import get_logger
 
 log = get_logger(__name__)
@@ -122,6 +122,9 @@ class ModelSource(Protocol):
     def models(self) -> Sequence[ServedModel]: ...
 
 
+M = TypeVar("M", bound=ServedModel)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     meta: ModelMeta
@@ -175,20 +178,31 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in version.replace("-", ".").split("."))
 
 
-class Registry:
-    def __init__(self, root: Path, *, intra_op_threads: int = 1) -> None:
+class ModelDirectory(Generic[M]):
+    """Every ``<stem>.onnx`` under ``root`` with its ``<stem>.json``, loaded by :meth:`_load` and kept in step
+    with the files: a :class:`ModelSource`. Each runner says how it loads a model (ONNX Runtime, a TensorRT
+    engine) and, through :meth:`unavailable`, whether it can serve at all."""
+
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self._threads = intra_op_threads
         self._lock = threading.Lock()
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, M] = {}
         """By ``name@version``."""
         self._seen: dict[Path, tuple[int, int, int, int]] = {}
         """Size and mtime of each loaded model's ONNX and JSON files."""
         self.errors: dict[str, str] = {}
-        """By file stem: why its model could not be loaded."""
+        """By file stem (``"."`` for the whole directory): why its model could not be loaded."""
+
+    def unavailable(self) -> str | None:
+        """Why nothing can be served here at all (no GPU, say); None when models can be."""
+        return None
 
     def refresh(self) -> bool:
         """Bring the loaded models in step with the directory; whether anything changed."""
+        reason = self.unavailable()
+        if reason is not None:
+            self.errors["."] = reason
+            return False
         if not self.root.is_dir():
             self.errors["."] = f"the model directory {self.root} does not exist"
             return False
@@ -230,8 +244,12 @@ class Registry:
             changed = True
         return changed
 
-    def get(self, name: str) -> LoadedModel:
-        """``name`` (its highest version) or ``name@version``; :class:`NotFoundError` lists what is served."""
+    def get(self, name: str) -> M:
+        """``name`` (its highest version) or ``name@version``; :class:`UnavailableError` when nothing can be
+        served here, :class:`NotFoundError` listing what is served otherwise."""
+        reason = self.unavailable()
+        if reason is not None:
+            raise UnavailableError(reason)
         with self._lock:
             if "@" in name:
                 model = self._models.get(name)
@@ -243,9 +261,20 @@ class Registry:
                 raise NotFoundError(f"no model {name!r}; served: {served}")
             return model
 
-    def models(self) -> list[LoadedModel]:
+    def models(self) -> list[M]:
         with self._lock:
             return sorted(self._models.values(), key=lambda m: (m.meta.name, _version_key(m.meta.version)))
+
+    def _load(self, onnx_path: Path, meta_path: Path) -> M:
+        raise NotImplementedError
+
+
+class Registry(ModelDirectory[LoadedModel]):
+    """The registry in ONNX Runtime on the CPU (onnx_runner)."""
+
+    def __init__(self, root: Path, *, intra_op_threads: int = 1) -> None:
+        super().__init__(root)
+        self._threads = intra_op_threads
 
     def _load(self, onnx_path: Path, meta_path: Path) -> LoadedModel:
         meta = msgspec.json.decode(meta_path.read_bytes(), type=ModelMeta)

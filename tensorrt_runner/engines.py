@@ -32,9 +32,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from aitrader.errors import NotFoundError, UnavailableError, ValidationError
+from aitrader.errors import ValidationError
 from aitrader.log import get_logger
-from onnx_runner.registry import DTYPES, ModelMeta, TensorSpec, _version_key, prepare_feeds
+from onnx_runner.registry import DTYPES, ModelDirectory, ModelMeta, TensorSpec, prepare_feeds
 from tensorrt_runner.build import (
     BatchProfile,
     BuildOptions,
@@ -334,9 +334,8 @@ class TrtModel:
         return {name: result.astype(dtypes[name], copy=False) for name, result in results.items()}
 
 
-class TrtRegistry:
-    """Every ``<stem>.onnx`` under ``root`` with its ``<stem>.json``, served as TensorRT engines: a
-    :class:`~onnx_runner.registry.ModelSource`."""
+class TrtRegistry(ModelDirectory[TrtModel]):
+    """The registry's models served as TensorRT engines, built or taken from the cache as they load."""
 
     def __init__(
         self,
@@ -348,107 +347,29 @@ class TrtRegistry:
         workspace_mib: int = 1024,
         device: int = 0,
     ) -> None:
-        self.root = root
+        super().__init__(root)
         self.options = BuildOptions(
             precision=precision, max_batch=max_batch, workspace_mib=workspace_mib, device=device
         )
         self.cache = EngineCache(cache_dir, self.options)
-        self._lock = threading.Lock()
-        self._models: dict[str, TrtModel] = {}
-        """By ``name@version``."""
-        self._seen: dict[Path, tuple[int, int, int, int]] = {}
-        """Size and mtime of each served model's ONNX and JSON files."""
-        self._unavailable: str | None = None
+        self._reason: str | None = None
         self._probed = False
-        self.errors: dict[str, str] = {}
-        """By file stem (``"."`` for the whole registry): why a model is not served."""
 
-    @property
     def unavailable(self) -> str | None:
-        """Why this registry cannot serve at all (no TensorRT, no GPU), once :meth:`refresh` has looked."""
-        return self._unavailable
-
-    def refresh(self) -> bool:
-        """Bring the served engines in step with the directory, building what the cache lacks; whether anything
-        changed. TensorRT and the GPU are probed once: a GPU does not appear under a running process."""
+        """Why TensorRT cannot serve here (not installed, no GPU). Probed once: a GPU does not appear under a
+        running process."""
         if not self._probed:
-            self._unavailable = probe(self.options.device)
+            self._reason = probe(self.options.device)
             self._probed = True
-            if self._unavailable is not None:
-                log.warning("tensorrt_unavailable", reason=self._unavailable, device=self.options.device)
-        if self._unavailable is not None:
-            self.errors["."] = self._unavailable
-            return False
-        if not self.root.is_dir():
-            self.errors["."] = f"the model directory {self.root} does not exist"
-            return False
-        self.errors.pop(".", None)
-        changed = False
-        present: set[Path] = set()
-        for onnx_path in sorted(self.root.glob("*.onnx")):
-            present.add(onnx_path)
-            meta_path = onnx_path.with_suffix(".json")
-            try:
-                stamp = (*_stat(onnx_path), *_stat(meta_path))
-            except FileNotFoundError:
-                self.errors[onnx_path.stem] = f"{onnx_path.name} has no metadata file {meta_path.name}"
-                continue
-            if self._seen.get(onnx_path) == stamp:
-                continue
-            try:
-                model = self._load(onnx_path)
-            except Exception as e:  # a broken file is input, not a bug: report it, keep serving the rest
-                self.errors[onnx_path.stem] = f"{type(e).__name__}: {e}"
-                log.warning("model_not_loaded", file=onnx_path.name, error=str(e))
-                continue
-            with self._lock:
-                for key, loaded in list(self._models.items()):
-                    if loaded.path == onnx_path and key != model.meta.key:
-                        del self._models[key]  # the file now holds another version
-                self._models[model.meta.key] = model
-            self._seen[onnx_path] = stamp
-            self.errors.pop(onnx_path.stem, None)
-            changed = True
-            log.info("model_loaded", model=model.meta.key, file=onnx_path.name, engine=model.engine_path.name)
-        for gone in [path for path in self._seen if path not in present]:
-            with self._lock:
-                for key in [k for k, m in self._models.items() if m.path == gone]:
-                    del self._models[key]
-                    log.info("model_unloaded", model=key, file=gone.name)
-            del self._seen[gone]
-            self.errors.pop(gone.stem, None)
-            changed = True
-        return changed
+            if self._reason is not None:
+                log.warning("tensorrt_unavailable", reason=self._reason, device=self.options.device)
+        return self._reason
 
-    def get(self, name: str) -> TrtModel:
-        """``name`` (its highest version) or ``name@version``; :class:`UnavailableError` without TensorRT or a GPU,
-        :class:`NotFoundError` listing what is served otherwise."""
-        if self._unavailable is not None:
-            raise UnavailableError(self._unavailable)
-        with self._lock:
-            if "@" in name:
-                model = self._models.get(name)
-            else:
-                versions = [m for m in self._models.values() if m.meta.name == name]
-                model = max(versions, key=lambda m: _version_key(m.meta.version)) if versions else None
-            if model is None:
-                served = ", ".join(sorted(self._models)) or "none"
-                raise NotFoundError(f"no model {name!r}; served: {served}")
-            return model
-
-    def models(self) -> list[TrtModel]:
-        with self._lock:
-            return sorted(self._models.values(), key=lambda m: (m.meta.name, _version_key(m.meta.version)))
-
-    def _load(self, onnx_path: Path) -> TrtModel:
+    def _load(self, onnx_path: Path, meta_path: Path) -> TrtModel:
         meta, content, digest = read_model(onnx_path)
         cached = self.cache.load_or_build(onnx_path, content, digest, meta)
+        log.info("engine_ready", model=meta.key, engine=cached.path.name)
         return TrtModel(meta, onnx_path, digest, cached, device=self.options.device)
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _read_record(path: Path) -> EngineRecord | None:

@@ -102,7 +102,7 @@ def test_without_tensorrt_or_a_gpu_the_registry_serves_nothing_and_says_why(tmp_
     assert not registry.refresh()
 
     assert registry.errors == {".": reason}
-    assert registry.unavailable == reason
+    assert registry.unavailable() == reason
     assert registry.models() == []
     for name in ("double", "double@1", "never-heard-of-it"):
         with pytest.raises(UnavailableError, match=f"^{re.escape(reason)}$"):
