@@ -151,19 +151,7 @@ def train(split: Split, config: ClassifierConfig, progress: Callable[[Epoch], No
 def export(model: Classifier) -> bytes:
     config, params = model.config, model.params
     graph = GraphBuilder(config.kind)
-    history = graph.input("history", config.lookback)
-    last = graph.node(
-        "Slice",
-        [
-            history,
-            graph.constant("last.start", [config.lookback - 1], np.int64),
-            graph.constant("last.end", [config.lookback], np.int64),
-            graph.constant("last.axis", [1], np.int64),
-        ],
-    )
-    offset = graph.constant("scale.offset", 1 + model.scale.mean)
-    spread = graph.constant("scale.std", model.scale.std)
-    x = graph.node("Div", [graph.node("Sub", [graph.node("Div", [history, last]), offset]), spread])
+    x, _ = graph.window(config.lookback, model.scale.mean, model.scale.std)
 
     def const(name: str) -> str:
         return graph.constant(name, params[name])

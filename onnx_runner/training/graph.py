@@ -57,6 +57,25 @@ class GraphBuilder:
     def relu(self, value: str) -> str:
         return self.node("Relu", [value])
 
+    def window(self, lookback: int, mean: float, std: float) -> tuple[str, str]:
+        """The input ``history`` (batch x lookback closes) scaled as the forecasters train on it,
+        ``(close / last - 1 - mean) / std``; returns the scaled window and ``last`` (batch x 1), to scale back."""
+        history = self.input("history", lookback)
+        last = self.node(
+            "Slice",
+            [
+                history,
+                self.constant("last.start", [lookback - 1], np.int64),
+                self.constant("last.end", [lookback], np.int64),
+                self.constant("last.axis", [1], np.int64),
+            ],
+            "last",
+        )
+        relative = self.node("Div", [history, last])
+        offset = self.constant("scale.offset", 1 + mean)
+        scaled = self.node("Div", [self.node("Sub", [relative, offset]), self.constant("scale.std", std)], "scaled")
+        return scaled, last
+
     def build(self) -> bytes:
         graph = helper.make_graph(
             self._nodes, self.name, self._inputs, self._outputs, list(self._initialisers.values())

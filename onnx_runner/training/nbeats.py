@@ -302,21 +302,9 @@ def export(model: NBeatsModel) -> bytes:
     """The whole forecaster as one ONNX graph: raw closes in, forecast and band out, in prices."""
     config = model.plan.config
     graph = GraphBuilder("nbeats")
-    history = graph.input("history", config.lookback)
-    last = graph.node(
-        "Slice",
-        [
-            history,
-            graph.constant("last.start", [config.lookback - 1], np.int64),
-            graph.constant("last.end", [config.lookback], np.int64),
-            graph.constant("last.axis", [1], np.int64),
-        ],
-        "last",
-    )
-    relative = graph.node("Div", [history, last])
+    residual, last = graph.window(config.lookback, model.scale.mean, model.scale.std)
     offset = graph.constant("scale.offset", 1 + model.scale.mean)
     spread = graph.constant("scale.std", model.scale.std)
-    residual = graph.node("Div", [graph.node("Sub", [relative, offset]), spread], "scaled")
     forecast: str | None = None
     for index, block in enumerate(model.plan.blocks):
         p = block.prefix
