@@ -1,1 +1,6 @@
-"""onnx_runner (:8001): ONNX Runtime model server over a registry of ONNX files with their metadata."""
+"""onnx_runner (:8001): the model registry (ONNX files with their metadata) served by ONNX Runtime.
+
+It owns the registry and its hot reload (``registry``), micro-batching (``batching``), forecasts for a symbol from
+its stored bars (``forecast``), the runners' HTTP API (``app``, which tensorrt_runner serves too), and training:
+N-BEATS and the example classifiers fitted with JAX and exported to ONNX (``training``, ``aitrader train``).
+"""
