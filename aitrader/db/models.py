@@ -428,14 +428,23 @@ class RiskLimit(Timestamped, Base):
 
 
 class NewsItem(Timestamped, Base):
-    """A news story with the symbols it mentions and, once scored, its sentiment."""
+    """A news story with the symbols it mentions and, once scored, its sentiment.
+
+    ``dedupe_key`` hashes the story's URL when it has one, else its text: the same story arriving twice, from
+    one source or two, is stored once.
+    """
 
     __tablename__ = "news_items"
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
+        UniqueConstraint("dedupe_key"),
         CheckConstraint(
             "sentiment_score IS NULL OR (sentiment_score >= -1 AND sentiment_score <= 1)",
             name="sentiment_score_range",
+        ),
+        CheckConstraint(
+            "sentiment_certainty IS NULL OR (sentiment_certainty >= 0 AND sentiment_certainty <= 1)",
+            name="sentiment_certainty_range",
         ),
     )
 
@@ -449,6 +458,22 @@ class NewsItem(Timestamped, Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     sentiment_label: Mapped[SentimentLabel | None] = mapped_column(string_enum(SentimentLabel, "sentiment_label"))
     sentiment_score: Mapped[float | None] = mapped_column(Double(), comment="in [-1, 1], negative is bearish")
+    sentiment_certainty: Mapped[float | None] = mapped_column(Double(), comment="1 - P(neutral), in [0, 1]")
+    sentiment_scorer: Mapped[str | None] = mapped_column(String(16), comment="finbert or lexicon")
+    dedupe_key: Mapped[str] = mapped_column(String(80), nullable=False, comment="url:<sha256> or text:<sha256>")
+
+
+class NewsItemSymbol(Base):
+    """One symbol a news item mentions, with the item's time: what the per-symbol window queries read."""
+
+    __tablename__ = "news_item_symbols"
+    __table_args__ = (Index("ix_news_item_symbols_symbol_published_at", "symbol", "published_at"),)
+
+    news_item_id: Mapped[int] = mapped_column(
+        SURROGATE_KEY, ForeignKey("news_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class ModelArtifact(Timestamped, Base):

@@ -68,7 +68,7 @@ def test_upgrade_head_builds_exactly_the_schema_of_the_models(unmigrated_url: st
     upgrade(unmigrated_url)
 
     assert schema_differences(unmigrated_url) == []
-    assert current(unmigrated_url) == head() == "0003"
+    assert current(unmigrated_url) == head() == "0004"
 
 
 def test_upgrade_head_creates_every_check_constraint_the_models_declare(unmigrated_url: str) -> None:
@@ -156,3 +156,22 @@ def test_downgrading_past_the_new_order_statuses_refuses_while_an_order_holds_on
     engine.dispose()
     downgrade(unmigrated_url, "0001")
     assert current(unmigrated_url) == "0001"
+
+
+def test_news_items_stored_before_the_dedupe_key_get_a_legacy_one(unmigrated_url: str) -> None:
+    upgrade(unmigrated_url, "0003")
+    engine = make_engine(unmigrated_url)
+    insert = sa.text(
+        "INSERT INTO news_items (source, external_id, headline, symbols, published_at, created_at, updated_at)"
+        " VALUES ('wire', 'a-1', 'Infosys beats', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as connection:
+        connection.execute(insert)
+
+    upgrade(unmigrated_url, "0004")
+
+    with engine.begin() as connection:
+        assert connection.execute(sa.text("SELECT id, dedupe_key FROM news_items")).one() == (1, "legacy:1")
+    engine.dispose()
+    downgrade(unmigrated_url, "0003")
+    assert current(unmigrated_url) == "0003"
