@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aitrader.clock import Clock, LiveClock
-from aitrader.db.models import Bar, Job, JobStatus
+from aitrader.db.models import Bar, Job, JobStatus, NewsItem, NewsItemSymbol
 from aitrader.errors import ConfigurationError, InvalidTransition, NotFoundError, ValidationError
 
 MAX_PAGE_SIZE = 1000
@@ -169,7 +169,7 @@ class BarRepository:
             rows[(row["symbol"], row["interval"], row["start"])] = row
         if not rows:
             return 0
-        insert = self._dialect_insert()
+        insert = dialect_insert(self._session)
         pending = list(rows.values())
         for first in range(0, len(pending), self.CHUNK_SIZE):
             statement = insert(Bar).values(pending[first : first + self.CHUNK_SIZE])
@@ -196,10 +196,90 @@ class BarRepository:
         )
         return list(reversed(self._session.scalars(query).all()))
 
-    def _dialect_insert(self) -> Any:
-        dialect = self._session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert
-        if dialect == "sqlite":
-            return sqlite.insert
-        raise ConfigurationError(f"bar upserts need PostgreSQL or SQLite, was {dialect}")
+
+def dialect_insert(session: Session) -> Any:
+    """The INSERT construct of the session's database, for ``ON CONFLICT`` clauses (PostgreSQL or SQLite)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise ConfigurationError(f"upserts need PostgreSQL or SQLite, was {dialect}")
+
+
+class NewsValues(TypedDict):
+    """One news item to store; ``published_at`` must be timezone-aware."""
+
+    source: str
+    external_id: str
+    headline: str
+    body: str | None
+    url: str | None
+    symbols: list[str]
+    published_at: datetime
+    dedupe_key: str
+    sentiment_label: str
+    sentiment_score: float
+    sentiment_certainty: float
+    sentiment_scorer: str
+
+
+class NewsRepository:
+    """News items and the symbols they name; an item is stored once (by dedupe key, or source and id)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def ids_by_dedupe_key(self, keys: Iterable[str]) -> dict[str, int]:
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        rows = self._session.execute(select(NewsItem.dedupe_key, NewsItem.id).where(NewsItem.dedupe_key.in_(wanted)))
+        return {key: item_id for key, item_id in rows}
+
+    def find(self, dedupe_key: str, source: str, external_id: str) -> int | None:
+        """The stored item an item would duplicate: same dedupe key, or same source and id."""
+        query = select(NewsItem.id).where(
+            (NewsItem.dedupe_key == dedupe_key) | ((NewsItem.source == source) & (NewsItem.external_id == external_id))
+        )
+        return self._session.scalars(query.limit(1)).first()
+
+    def add(self, item: NewsValues) -> int | None:
+        """Store ``item`` and index it under its symbols; its id, or None when it was already stored."""
+        insert = dialect_insert(self._session)
+        statement = insert(NewsItem).values(**item).on_conflict_do_nothing().returning(NewsItem.id)
+        item_id = self._session.execute(statement).scalar_one_or_none()
+        if item_id is None:
+            return None
+        for symbol in item["symbols"]:
+            self._session.add(NewsItemSymbol(news_item_id=item_id, symbol=symbol, published_at=item["published_at"]))
+        self._session.flush()
+        return int(item_id)
+
+    def scored_in_window(self, symbol: str, start: datetime, end: datetime) -> Sequence[NewsItem]:
+        """The scored items naming ``symbol`` published in ``(start, end]``, oldest first."""
+        query = (
+            select(NewsItem)
+            .join(NewsItemSymbol, NewsItemSymbol.news_item_id == NewsItem.id)
+            .where(
+                NewsItemSymbol.symbol == symbol,
+                NewsItemSymbol.published_at > start,
+                NewsItemSymbol.published_at <= end,
+                NewsItem.sentiment_score.is_not(None),
+            )
+            .order_by(NewsItemSymbol.published_at)
+        )
+        return self._session.scalars(query).all()
+
+    def latest(self, symbol: str | None, limit: int) -> Sequence[NewsItem]:
+        """The last ``limit`` items (naming ``symbol``, when given), newest first."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE_SIZE}, was {limit}")
+        query = select(NewsItem)
+        if symbol is not None:
+            query = query.join(NewsItemSymbol, NewsItemSymbol.news_item_id == NewsItem.id).where(
+                NewsItemSymbol.symbol == symbol
+            )
+        return self._session.scalars(
+            query.order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit)
+        ).all()

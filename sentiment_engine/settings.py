@@ -1,0 +1,33 @@
+"""sentiment_engine's settings: the shared ones plus its own, read from ``SENTIMENT_ENGINE_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from aitrader.settings import CommonSettings
+
+
+class SentimentEngineSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_ENGINE_")
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on (SENTIMENT_ENGINE_HOST).")
+    port: int = Field(default=8002, gt=0, lt=65536, description="TCP port of the news and sentiment API.")
+    finbert_url: str = Field(default="http://127.0.0.1:8004", description="The FinBERT server that scores news.")
+    finbert_timeout_s: float = Field(default=2.0, gt=0, le=60, description="How long a scoring call may take.")
+    finbert_retry_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="After a failed call, how long the lexicon scores alone before FinBERT is tried.",
+    )
+    instruments_path: Path = Field(
+        default=Path("data/sample/instruments.csv"), description="Instrument list whose equities news maps to."
+    )
+    aliases_path: Path | None = Field(
+        default=None, description="TOML of extra company names per ticker (default: the shipped aliases)."
+    )
+    half_life_s: float = Field(default=1800.0, gt=0, description="Default half-life of an item's weight (seconds).")
+    cache_ttl_s: float = Field(default=5.0, ge=0, description="How long a computed sentiment is served from memory.")
+    max_items: int = Field(default=1000, ge=1, le=100_000, description="Most items one POST /api/news may carry.")
