@@ -59,7 +59,7 @@ test: setup  ## run every test: Rust (cargo test), then Python against real embe
 lint: setup  ## ruff and mypy; rustfmt and clippy on the Rust workspace
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy aitrader backend tick_replay book_builder pattern_engine mock_mcp execution onnx_runner tensorrt_runner sentiment_engine
+	$(BIN)/mypy aitrader backend tick_replay book_builder pattern_engine mock_mcp execution onnx_runner tensorrt_runner sentiment_engine finbert_server
 	cargo fmt --manifest-path $(RUST_DIR)/Cargo.toml --all --check
 	cargo clippy --quiet --manifest-path $(RUST_DIR)/Cargo.toml --workspace --all-targets -- -D warnings
 
