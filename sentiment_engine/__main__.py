@@ -10,7 +10,7 @@ from sentiment_engine.settings import SentimentEngineSettings
 
 
 def main() -> int:
-    return run_service("sentiment_engine", SentimentEngineSettings, create_app)
+    return run_service("sentiment_engine", SentimentEngineSettings, create_app, SentimentEngineSettings.check)
 
 
 if __name__ == "__main__":

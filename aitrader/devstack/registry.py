@@ -51,9 +51,11 @@ REGISTRY: list[ServiceSpec] = [
     ServiceSpec(name="backend", module="backend", port=8000, port_env="BACKEND_PORT"),
     ServiceSpec(name="book_builder", module="book_builder", port=8011),
     ServiceSpec(name="execution", module="execution", port=8006),
+    ServiceSpec(name="finbert_server", module="finbert_server", port=8004),
     ServiceSpec(name="mock_mcp", module="mock_mcp", port=9000),
     ServiceSpec(name="onnx_runner", module="onnx_runner", port=8001),
     ServiceSpec(name="pattern_engine", module="pattern_engine", port=8012),
+    ServiceSpec(name="sentiment_engine", module="sentiment_engine", port=8002),
     ServiceSpec(name="tensorrt_runner", module="tensorrt_runner", port=8007, optional=True),
     ServiceSpec(name="tick_replay", module="tick_replay", port=8010),
 ]

@@ -59,9 +59,11 @@ def test_stack_comes_up_restarts_a_killed_service_and_goes_down_cleanly(tmp_path
             "backend": "healthy",
             "book_builder": "healthy",
             "execution": "healthy",
+            "finbert_server": "healthy",
             "mock_mcp": "healthy",
             "onnx_runner": "healthy",
             "pattern_engine": "healthy",
+            "sentiment_engine": "healthy",
             "tick_replay": "healthy",
         }
         assert all(c["embedded"] for c in status["components"] if c["kind"] != "service")

@@ -83,7 +83,10 @@ def test_unknown_service_is_reported_with_the_known_ones(stack: LocalStack):
     result = stack.aitrader("up", "nope")
 
     assert result.returncode == 1
-    known = "backend, book_builder, execution, mock_mcp, onnx_runner, pattern_engine, tensorrt_runner, tick_replay"
+    known = (
+        "backend, book_builder, execution, finbert_server, mock_mcp, onnx_runner, pattern_engine, sentiment_engine, "
+        "tensorrt_runner, tick_replay"
+    )
     assert f"unknown service 'nope', known services: {known}" in result.stderr
     assert stack.processes() == []
 

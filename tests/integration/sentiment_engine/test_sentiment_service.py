@@ -1,12 +1,17 @@
-"""sentiment_engine as a process on loopback, with PostgreSQL and with FinBERT down: news mapped to symbols,
-deduplicated, scored by the finance word lists, and a symbol's sentiment over a window, cached until new news."""
+"""sentiment_engine as a process on loopback with PostgreSQL: news mapped to symbols, deduplicated, scored by the
+FinBERT server (a tiny BERT of our own) or, while it is down, by the finance word lists, and a symbol's sentiment
+over a window, cached until new news."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from aitrader.devstack.ports import free_port
+from tests.finbert_factories import write_tiny_finbert
 from tests.integration.marketdata.conftest import run_service
 
 SERVICE = "sentiment_engine"
@@ -88,3 +93,42 @@ def test_news_is_scored_by_the_lexicon_while_finbert_is_down_and_aggregated_per_
     for response, status, says in refusals:
         assert response.status_code == status, response.text
         assert says in str(response.json()["detail"]), response.text
+
+
+def test_news_is_scored_by_the_finbert_server_and_by_the_lexicon_once_it_stops(
+    database_url: str, tmp_path: Path
+) -> None:
+    model_dir = write_tiny_finbert(tmp_path / "finbert")
+    with contextlib.ExitStack() as stack:
+        finbert = stack.enter_context(
+            run_service("finbert_server", {"FINBERT_MODEL_DIR": str(model_dir)}, tmp_path / "finbert.log")
+        )
+        env = {
+            "DATABASE_URL": database_url,
+            "SENTIMENT_ENGINE_FINBERT_URL": finbert.url,
+            "SENTIMENT_ENGINE_FINBERT_RETRY_S": "60",
+            "SENTIMENT_ENGINE_INSTRUMENTS_PATH": str(REPO_ROOT / "data" / "sample" / "instruments.csv"),
+        }
+        service = stack.enter_context(run_service(SERVICE, env, tmp_path / "sentiment.log"))
+        http = stack.enter_context(service.client())
+        with finbert.client() as model:
+            scored = http.post("/api/news", json=[{"headline": "Infosys profit beats"}, {"headline": "TCS misses"}])
+            direct = model.post("/classify", json={"texts": ["Infosys profit beats", "TCS misses"]}).json()
+        healthy = http.get("/health").json()
+        finbert.process.terminate()
+        finbert.process.wait(15)
+        fallback = http.post("/api/news", json={"headline": "Infosys shares tumble"})
+        degraded = http.get("/health").json()
+        infy = http.get("/api/sentiment", params={"symbol": "INFY"}).json()
+
+    assert scored.status_code == 200, scored.text
+    for item, result in zip(scored.json()["items"], direct["results"], strict=True):
+        probabilities = result["probabilities"]
+        assert item["sentiment"]["scorer"] == "finbert" and item["sentiment"]["label"] == result["label"]
+        assert item["sentiment"]["score"] == pytest.approx(
+            probabilities["positive"] - probabilities["negative"], abs=1e-6
+        )
+    assert healthy["status"] == "ok" and healthy["scorer"] == "finbert"
+    assert fallback.json()["items"][0]["sentiment"]["scorer"] == "lexicon"
+    assert degraded["status"] == "degraded" and degraded["finbert"]["last_error"]
+    assert infy["items"] == 2 and infy["scorer"] == "mixed" and infy["scorers"] == {"finbert": 1, "lexicon": 1}

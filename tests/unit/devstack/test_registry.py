@@ -60,6 +60,7 @@ def test_unknown_service_is_an_error_listing_the_known_ones():
     with pytest.raises(
         ConfigurationError,
         match="unknown service 'nope', known services: "
-        "backend, book_builder, execution, mock_mcp, onnx_runner, pattern_engine, tensorrt_runner, tick_replay",
+        "backend, book_builder, execution, finbert_server, mock_mcp, onnx_runner, pattern_engine, sentiment_engine, "
+        "tensorrt_runner, tick_replay",
     ):
         select_services(["nope"])
