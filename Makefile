@@ -37,7 +37,7 @@ $(NATIVE_STAMP): $(STAMP) $(RUST_SOURCES)
 SAMPLE := data/sample/ticks.parquet
 DEMO_TICKS ?= 200000
 
-demo: setup  ## bring the stack up, check the bus, train the forecaster, replay a slice of the sample day, report, forecast, print status
+demo: setup  ## bring the stack up, train the forecaster, replay a slice of the sample day, report, forecast, news sentiment
 	$(BIN)/aitrader up
 	$(BIN)/aitrader demo
 	@# The replayed slice is half an hour of bars, too little to train on: the demo's N-BEATS learns from generated
@@ -50,6 +50,8 @@ demo: setup  ## bring the stack up, check the bus, train the forecaster, replay 
 	$(BIN)/aitrader account
 	$(BIN)/aitrader oms --trade INFY --qty 10
 	$(BIN)/aitrader forecast INFY
+	$(BIN)/aitrader news import --sample
+	$(BIN)/aitrader sentiment INFY --window 1d --at 2025-11-21T10:00:00+00:00
 	$(BIN)/aitrader status
 
 test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis

@@ -17,6 +17,7 @@ from aitrader.errors import ValidationError
 from aitrader.http import install_error_handlers
 from aitrader.log import get_logger
 from aitrader.marketdata.instruments import read_instruments
+from aitrader.marketdata.synthetic import cash_instruments
 from sentiment_engine.scoring import NewsScorer
 from sentiment_engine.service import NewsDraft, SentimentService, parse_duration
 from sentiment_engine.settings import SentimentEngineSettings
@@ -59,7 +60,7 @@ NewsBatch = Annotated[list[NewsIn], BeforeValidator(_as_list), Body()]
 def create_app(settings: SentimentEngineSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        instruments = read_instruments(settings.instruments_path)
+        instruments = read_instruments(settings.instruments_path) if settings.instruments_path else cash_instruments()
         aliases = read_aliases(settings.aliases_path) if settings.aliases_path else default_aliases()
         engine = make_engine(settings.require_database_url(), pool_size=4, max_overflow=4)
         scorer = NewsScorer(

@@ -27,8 +27,9 @@ class SentimentEngineSettings(CommonSettings):
         gt=0,
         description="After a failed call, how long the lexicon scores alone before FinBERT is tried.",
     )
-    instruments_path: Path = Field(
-        default=Path("data/sample/instruments.csv"), description="Instrument list whose equities news maps to."
+    instruments_path: Path | None = Field(
+        default=None,
+        description="Instrument list (Kite's CSV layout) whose equities news maps to; unset: the synthetic market's.",
     )
     aliases_path: Path | None = Field(
         default=None, description="TOML of extra company names per ticker (default: the shipped aliases)."
@@ -40,7 +41,7 @@ class SentimentEngineSettings(CommonSettings):
 
     def check(self) -> None:
         """Fail at start-up, naming the variable, when the instrument list cannot be read."""
-        if not self.instruments_path.is_file():
+        if self.instruments_path is not None and not self.instruments_path.is_file():
             raise ConfigurationError(
                 f"SENTIMENT_ENGINE_INSTRUMENTS_PATH: no instrument list at {self.instruments_path.resolve()}"
             )

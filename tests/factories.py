@@ -93,8 +93,6 @@ def make_bar(minute: int = 0, **overrides: Any) -> BarValues:
 
 
 AITRADER_CLI = Path(sys.executable).with_name("aitrader")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 _STACK_VARIABLE_PREFIXES = (
     "AITRADER_",
     "BACKEND_",
@@ -155,7 +153,6 @@ def make_local_stack(directory: Path, **env: str) -> LocalStack:
         AITRADER_STOP_GRACE_S="5",
         AITRADER_HEALTH_TIMEOUT_S="30",
         AITRADER_STARTUP_TIMEOUT_S="90",
-        SENTIMENT_ENGINE_INSTRUMENTS_PATH=str(REPO_ROOT / "data" / "sample" / "instruments.csv"),
     )
     environment.update(env)
     return LocalStack(cwd=directory, home=home, env=environment)

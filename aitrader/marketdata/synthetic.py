@@ -405,6 +405,22 @@ def write_sample_day(directory: Path, config: MarketConfig | None = None) -> Sam
     )
 
 
+def cash_instruments() -> list[Instrument]:
+    """Every cash equity the synthetic market knows, priced at its listing price: the instrument list services
+    fall back on when none is configured."""
+    return [
+        Instrument(
+            instrument_token=make_token(listing.exchange_token, Segment.NSE),
+            exchange_token=listing.exchange_token,
+            tradingsymbol=listing.symbol,
+            name=listing.name,
+            last_price=listing.price,
+            tick_size=TICK_SIZE,
+        )
+        for listing in _CASH_LISTINGS
+    ]
+
+
 def session_open_ns(trading_date: date) -> int:
     """09:15 IST of ``trading_date`` in nanoseconds since the epoch."""
     return int(datetime.combine(trading_date, SESSION_OPEN, tzinfo=IST).timestamp()) * _NANOS

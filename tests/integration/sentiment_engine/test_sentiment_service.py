@@ -15,7 +15,6 @@ from tests.finbert_factories import write_tiny_finbert
 from tests.integration.marketdata.conftest import run_service
 
 SERVICE = "sentiment_engine"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_news_is_scored_by_the_lexicon_while_finbert_is_down_and_aggregated_per_symbol(
@@ -24,7 +23,6 @@ def test_news_is_scored_by_the_lexicon_while_finbert_is_down_and_aggregated_per_
     env = {
         "DATABASE_URL": database_url,
         "SENTIMENT_ENGINE_FINBERT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        "SENTIMENT_ENGINE_INSTRUMENTS_PATH": str(REPO_ROOT / "data" / "sample" / "instruments.csv"),
         "SENTIMENT_ENGINE_CACHE_TTL_S": "60",
     }
     now = datetime.now(UTC)
@@ -107,7 +105,6 @@ def test_news_is_scored_by_the_finbert_server_and_by_the_lexicon_once_it_stops(
             "DATABASE_URL": database_url,
             "SENTIMENT_ENGINE_FINBERT_URL": finbert.url,
             "SENTIMENT_ENGINE_FINBERT_RETRY_S": "60",
-            "SENTIMENT_ENGINE_INSTRUMENTS_PATH": str(REPO_ROOT / "data" / "sample" / "instruments.csv"),
         }
         service = stack.enter_context(run_service(SERVICE, env, tmp_path / "sentiment.log"))
         http = stack.enter_context(service.client())

@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 from aitrader.errors import ConfigurationError
-from aitrader.marketdata.instruments import read_instruments
+from aitrader.marketdata.instruments import Instrument
+from aitrader.marketdata.synthetic import CASH_SYMBOLS, cash_instruments
 from sentiment_engine.symbols import SymbolMatcher, default_aliases, read_aliases
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def matcher() -> SymbolMatcher:
-    return SymbolMatcher(read_instruments(REPO_ROOT / "data" / "sample" / "instruments.csv"), default_aliases())
+    return SymbolMatcher(cash_instruments(), default_aliases())
 
 
 @pytest.mark.parametrize(
@@ -38,8 +37,10 @@ def test_items_map_to_the_symbols_they_name(matcher: SymbolMatcher, text: str, s
     assert matcher.match(text) == symbols
 
 
-def test_derivatives_are_not_symbols_news_maps_to(matcher: SymbolMatcher) -> None:
-    assert "RELIANCE25NOVFUT" not in matcher.symbols and "RELIANCE" in matcher.symbols
+def test_derivatives_are_not_symbols_news_maps_to() -> None:
+    future = Instrument(instrument_token=1, exchange_token=1, tradingsymbol="RELIANCE25NOVFUT", instrument_type="FUT")
+
+    assert SymbolMatcher([*cash_instruments(), future]).symbols == set(CASH_SYMBOLS)
 
 
 def test_an_aliases_file_that_is_not_lists_of_names_is_refused(tmp_path: Path) -> None:
