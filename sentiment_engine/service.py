@@ -18,17 +18,20 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from aitrader.db.repositories import NewsRepository, NewsValues
 from aitrader.db.session import make_session_factory, session_scope
-from aitrader.errors import NotFoundError, ValidationError
+from aitrader.errors import NotFoundError, UnavailableError, ValidationError
 from sentiment_engine.aggregate import ScoredItem, Sentiment, aggregate
 from sentiment_engine.scoring import NewsScorer, Score, describe
 from sentiment_engine.symbols import SymbolMatcher
@@ -206,13 +209,22 @@ class SentimentService:
         for key in [k for k in self._cache if k[0] in symbols]:
             del self._cache[key]
 
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A unit of work; a database that cannot be reached is a 503 that says so, not a 500."""
+        try:
+            with session_scope(self._sessions) as session:
+                yield session
+        except OperationalError as e:
+            raise UnavailableError(f"the database cannot be reached: {e.orig or e}") from e
+
     def _ids(self, keys: list[str]) -> dict[str, int]:
-        with session_scope(self._sessions) as session:
+        with self._session() as session:
             return NewsRepository(session).ids_by_dedupe_key(keys)
 
     def _add(self, values: list[NewsValues]) -> list[tuple[int, bool]]:
         """Each item's id and whether this call stored it (False: stored meanwhile by another request)."""
-        with session_scope(self._sessions) as session:
+        with self._session() as session:
             repository = NewsRepository(session)
             added = []
             for item in values:
@@ -226,7 +238,7 @@ class SentimentService:
             return added
 
     def _window(self, symbol: str, start: datetime, end: datetime) -> list[ScoredItem]:
-        with session_scope(self._sessions) as session:
+        with self._session() as session:
             return [
                 ScoredItem(
                     row.published_at,

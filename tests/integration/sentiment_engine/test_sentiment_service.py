@@ -5,14 +5,18 @@ over a window, cached until new news."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aitrader.devstack.ports import free_port
 from tests.finbert_factories import write_tiny_finbert
-from tests.integration.marketdata.conftest import run_service
+from tests.integration.marketdata.conftest import run_service, wait_for
 
 SERVICE = "sentiment_engine"
 
@@ -129,3 +133,37 @@ def test_news_is_scored_by_the_finbert_server_and_by_the_lexicon_once_it_stops(
     assert fallback.json()["items"][0]["sentiment"]["scorer"] == "lexicon"
     assert degraded["status"] == "degraded" and degraded["finbert"]["last_error"]
     assert infy["items"] == 2 and infy["scorer"] == "mixed" and infy["scorers"] == {"finbert": 1, "lexicon": 1}
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_that_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://aitrader@127.0.0.1:{free_port()}/aitrader",
+        "SENTIMENT_ENGINE_FINBERT_URL": f"http://127.0.0.1:{free_port()}",
+        "SENTIMENT_ENGINE_PORT": str(port),
+    }
+    with (tmp_path / "sentiment.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", SERVICE], env=env, stdout=log, stderr=log)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            wait_for(lambda: _answers(http), 30, "the sentiment engine to answer")
+            health = http.get("/health")
+            posted = http.post("/api/news", json={"headline": "Infosys profit beats"})
+            asked = http.get("/api/sentiment", params={"symbol": "INFY"})
+    finally:
+        process.terminate()
+        process.wait(15)
+
+    assert health.status_code == 503 and health.json()["status"] == "unavailable"
+    for response in (posted, asked):
+        assert response.status_code == 503, response.text
+        assert "the database cannot be reached" in response.json()["detail"]
+
+
+def _answers(http: httpx.Client) -> bool:
+    try:
+        http.get("/health")
+    except httpx.TransportError:
+        return False
+    return True
