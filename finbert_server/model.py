@@ -11,7 +11,9 @@ error that names it.
 * **Labels** come from ``config.json``'s ``id2label``, lower-cased (ProsusAI/finbert: positive, negative, neutral).
 * **Truncation:** texts are cut to the model's maximum length in tokens (the tokenizer's, at most the position
   embeddings'); each result says whether its text was cut.
-* **Batching:** a request's texts run in batches of ``max_batch``, each padded to its longest text.
+* **Batching:** a request's texts run in batches of ``max_batch``, each padded to its longest text; the texts are
+  taken in order of length, so a batch's texts are of a size and little of the work is padding (headlines of
+  10-40 words padded in arrival order were a third padding), and the results come back in the request's order.
 """
 
 from __future__ import annotations
@@ -82,10 +84,13 @@ class FinbertModel:
             self._model.eval()
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
-        results: list[Classification] = []
-        for first in range(0, len(texts), self.max_batch):
-            results.extend(self._batch(texts[first : first + self.max_batch]))
-        return results
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+        results: list[Classification | None] = [None] * len(texts)
+        for first in range(0, len(order), self.max_batch):
+            chunk = order[first : first + self.max_batch]
+            for index, result in zip(chunk, self._batch([texts[i] for i in chunk]), strict=True):
+                results[index] = result
+        return [result for result in results if result is not None]
 
     def _batch(self, texts: Sequence[str]) -> list[Classification]:
         encoded = self.tokenizer(

@@ -60,8 +60,9 @@ class _Answer(msgspec.Struct):
 
 
 class NewsScorer:
-    def __init__(self, finbert_url: str, *, timeout_s: float = 2.0, retry_s: float = 10.0) -> None:
+    def __init__(self, finbert_url: str, *, timeout_s: float = 2.0, retry_s: float = 10.0, batch: int = 64) -> None:
         self.finbert_url = finbert_url.rstrip("/")
+        self._batch = batch
         self._client = httpx.AsyncClient(timeout=timeout_s)
         self._retry_s = retry_s
         self._aside_until = 0.0
@@ -95,15 +96,20 @@ class NewsScorer:
         await self._client.aclose()
 
     async def _finbert(self, texts: Sequence[str]) -> list[Score]:
-        response = await self._client.post(f"{self.finbert_url}/classify", json={"texts": list(texts)})
-        response.raise_for_status()
-        answer = msgspec.json.decode(response.content, type=_Answer)
-        if len(answer.results) != len(texts):
-            raise ValueError(f"FinBERT answered {len(answer.results)} results for {len(texts)} texts")
-        return [
-            Score(r.label, r.probabilities.positive, r.probabilities.negative, r.probabilities.neutral, "finbert")
-            for r in answer.results
-        ]
+        """FinBERT's scores, ``batch`` texts a request (the server caps a request's texts)."""
+        scores: list[Score] = []
+        for first in range(0, len(texts), self._batch):
+            chunk = list(texts[first : first + self._batch])
+            response = await self._client.post(f"{self.finbert_url}/classify", json={"texts": chunk})
+            response.raise_for_status()
+            answer = msgspec.json.decode(response.content, type=_Answer)
+            if len(answer.results) != len(chunk):
+                raise ValueError(f"FinBERT answered {len(answer.results)} results for {len(chunk)} texts")
+            scores += [
+                Score(r.label, r.probabilities.positive, r.probabilities.negative, r.probabilities.neutral, "finbert")
+                for r in answer.results
+            ]
+        return scores
 
 
 def lexicon_score(text: str) -> Score:

@@ -27,6 +27,9 @@ class SentimentEngineSettings(CommonSettings):
         gt=0,
         description="After a failed call, how long the lexicon scores alone before FinBERT is tried.",
     )
+    finbert_batch: int = Field(
+        default=64, ge=1, le=10_000, description="Texts per scoring request (at most the server's max texts)."
+    )
     instruments_path: Path | None = Field(
         default=None,
         description="Instrument list (Kite's CSV layout) whose equities news maps to; unset: the synthetic market's.",

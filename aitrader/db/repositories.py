@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, NotRequired, TypedDict
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -224,6 +224,8 @@ class NewsValues(TypedDict):
     sentiment_scorer: str
 
 
+
+
 class NewsRepository:
     """News items and the symbols they name; an item is stored once (by dedupe key, or source and id)."""
 
@@ -256,11 +258,19 @@ class NewsRepository:
         self._session.flush()
         return int(item_id)
 
-    def scored_in_window(self, symbol: str, start: datetime, end: datetime) -> Sequence[NewsItem]:
-        """The scored items naming ``symbol`` published in ``(start, end]``, oldest first."""
+    def scored_in_window(
+        self, symbol: str, start: datetime, end: datetime
+    ) -> Sequence[Row[datetime, float | None, float | None, str | None]]:
+        """The scores of the items naming ``symbol`` published in ``(start, end]``, oldest first: only the columns
+        aggregation reads (whole ORM rows, headlines and bodies, cost twice as much)."""
         query = (
-            select(NewsItem)
-            .join(NewsItemSymbol, NewsItemSymbol.news_item_id == NewsItem.id)
+            select(
+                NewsItemSymbol.published_at,
+                NewsItem.sentiment_score,
+                NewsItem.sentiment_certainty,
+                NewsItem.sentiment_scorer,
+            )
+            .join(NewsItem, NewsItemSymbol.news_item_id == NewsItem.id)
             .where(
                 NewsItemSymbol.symbol == symbol,
                 NewsItemSymbol.published_at > start,
@@ -269,7 +279,7 @@ class NewsRepository:
             )
             .order_by(NewsItemSymbol.published_at)
         )
-        return self._session.scalars(query).all()
+        return self._session.execute(query).all()
 
     def latest(self, symbol: str | None, limit: int) -> Sequence[NewsItem]:
         """The last ``limit`` items (naming ``symbol``, when given), newest first."""

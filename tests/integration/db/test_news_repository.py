@@ -57,7 +57,8 @@ def test_a_symbols_window_holds_its_scored_items_by_time(session: Session) -> No
     window = repository.scored_in_window("INFY", T0, T0 + timedelta(minutes=30))
     latest = repository.latest("TCS", 10)
 
-    assert [item.external_id for item in window] == ["n1", "n3"]  # (start, end]: n0 sits on the start
+    assert [row.published_at for row in window] == [T0 + timedelta(minutes=10), T0 + timedelta(minutes=30)]
+    assert [tuple(row)[1:] for row in window] == [(0.5, 0.8, "lexicon")] * 2  # (start, end]: n0 sits on the start
     assert [item.external_id for item in latest] == ["n2", "n1"]
     assert len(repository.latest(None, 2)) == 2
     with pytest.raises(ValidationError, match="limit must be between 1 and 1000, was 0"):

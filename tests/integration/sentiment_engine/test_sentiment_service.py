@@ -109,6 +109,7 @@ def test_news_is_scored_by_the_finbert_server_and_by_the_lexicon_once_it_stops(
             "DATABASE_URL": database_url,
             "SENTIMENT_ENGINE_FINBERT_URL": finbert.url,
             "SENTIMENT_ENGINE_FINBERT_RETRY_S": "60",
+            "SENTIMENT_ENGINE_FINBERT_BATCH": "1",  # one text a request: the batch is split, not refused
         }
         service = stack.enter_context(run_service(SERVICE, env, tmp_path / "sentiment.log"))
         http = stack.enter_context(service.client())
