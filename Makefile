@@ -72,6 +72,7 @@ bench: setup  ## run the benchmarks quickly, figures under bench/results/
 	$(BIN)/python bench/pattern_engine.py --quick --json bench/results/pattern_engine.json
 	$(BIN)/python bench/oms.py --quick --json bench/results/oms.json
 	$(BIN)/python bench/runners.py --quick --json bench/results/runners.json
+	$(BIN)/python bench/sentiment.py --quick --json bench/results/sentiment.json
 
 up: setup  ## start the local stack
 	$(BIN)/aitrader up
