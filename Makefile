@@ -51,7 +51,7 @@ demo: setup  ## bring the stack up, train the forecaster, replay a slice of the 
 	$(BIN)/aitrader oms --trade INFY --qty 10
 	$(BIN)/aitrader forecast INFY
 	$(BIN)/aitrader news import --sample
-	$(BIN)/aitrader sentiment INFY --window 1d --at 2025-11-21T10:00:00+00:00
+	$(BIN)/aitrader sentiment INFY --window 1d --half-life 4h --at 2025-11-21T10:00:00+00:00
 	$(BIN)/aitrader status
 
 test: setup  ## run every test: Rust (cargo test), then Python against real embedded PostgreSQL and Redis
