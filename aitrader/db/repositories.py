@@ -224,8 +224,6 @@ class NewsValues(TypedDict):
     sentiment_scorer: str
 
 
-
-
 class NewsRepository:
     """News items and the symbols they name; an item is stored once (by dedupe key, or source and id)."""
 
