@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import importlib.util
 import json
 import os
@@ -45,9 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, cast
 
@@ -56,16 +54,23 @@ import httpx
 import numpy as np
 import onnx
 import onnxruntime
-import psutil
 import uvicorn
 
 from aitrader import runtime
-from aitrader.devstack.ports import free_port
 from aitrader.log import configure
 from onnx_runner.registry import DTYPES, LoadedModel, ModelMeta, Registry
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts beside this one, when imported as a module
+from _support import (
+    HOST,
+    Server,
+    collector_paused,
+    expect_ok,
+    launch,
+    measured_commit,
+    summarise,
+)
+
 BATCH_ROWS = 64
 CLIENTS = 64
 INTRA_OP_THREADS = 1
@@ -122,94 +127,25 @@ def json_body(feeds: Mapping[str, np.ndarray]) -> dict[str, Any]:
 # -- figures ----------------------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
-def summarise(values_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(values_ms)
-    return {
-        "count": len(ordered),
-        "p50_ms": round(percentile(ordered, 0.50), 4),
-        "p99_ms": round(percentile(ordered, 0.99), 4),
-        "max_ms": round(ordered[-1], 4),
-    }
-
-
 def median_of(rounds: list[dict[str, Any]], key: str, digits: int = 4) -> float:
     return round(statistics.median(float(r[key]) for r in rounds), digits)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The bench's own garbage collector off while it times, so its pauses land on neither side."""
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 # -- servers ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    label: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-    settings: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def cpu_s(self) -> float:
-        """CPU seconds the server process has used so far (all its threads)."""
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(15)
 
 
 def start_server(
     stack: ExitStack, label: str, command: list[str], models_dir: Path, max_batch: int, scratch: Path
 ) -> Server:
     """Start an onnx_runner on a free loopback port, stopped when ``stack`` closes; not yet waited for."""
-    port = free_port()
     settings = {
         "ONNX_RUNNER_HOST": HOST,
-        "ONNX_RUNNER_PORT": str(port),
         "ONNX_RUNNER_MODELS_DIR": str(models_dir),
         "ONNX_RUNNER_MAX_BATCH": str(max_batch),
         "ONNX_RUNNER_MAX_DELAY_MS": "0",
         "ONNX_RUNNER_INTRA_OP_THREADS": str(INTRA_OP_THREADS),
     }
-    log = scratch / f"{label}.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=scratch,  # away from the repository's .env: the settings above are the whole configuration
-            env={**os.environ, **settings, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-        )
-    server = Server(label, port, process, log, settings)
-    stack.callback(server.stop)
-    return server
+    return launch(stack, label, command, settings, "ONNX_RUNNER_PORT", scratch)
 
 
 def wait_healthy(servers: list[Server], model: str, timeout_s: float = 60.0) -> None:
@@ -539,14 +475,6 @@ def rows_per_s(call: Callable[[], object], rows: int, count: int) -> dict[str, A
     return {"rows_per_s": round(rows * count / (figures["total_ms"] / 1000), 1), "call_p50_ms": figures["p50_ms"]}
 
 
-def expect_ok(answer: httpx.Response) -> httpx.Response:
-    if answer.status_code != 200:
-        raise RuntimeError(
-            f"{answer.request.method} {answer.request.url.path} answered {answer.status_code}: {answer.text}"
-        )
-    return answer
-
-
 def latency_and_throughput(
     model: LoadedModel, server: Server, one: dict[str, np.ndarray], batch: dict[str, np.ndarray], quick: bool
 ) -> dict[str, Any]:
@@ -702,18 +630,6 @@ def concurrency(
 # -- driver -----------------------------------------------------------------------------------------------
 
 
-def measured_commit() -> str:
-    """The commit measured, with ``+dirty`` when onnx_runner/ has changes of its own on top."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "onnx_runner"], cwd=REPO_ROOT, capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -752,7 +668,7 @@ def run(quick: bool, processes: int, scratch: Path) -> dict[str, Any]:
     return {
         "benchmark": "runners",
         "quick": quick,
-        "commit": measured_commit(),
+        "commit": measured_commit(["onnx_runner", "bench/runners.py"]),
         "machine": environment(),
         "model": {
             "key": model.meta.key,

@@ -18,16 +18,16 @@ machine hits both; a figure is the median over rounds of the rounds' figures unl
   text; the same texts in requests of 32 sorted by length, in process, show what that padding costs), HTTP
   (HTTP p50 - in-process p50).
 - GET /api/sentiment: an embedded PostgreSQL migrated to head; ``--news`` items (2,000 by default) published over
-  the last 50 minutes, spread evenly over the instrument list's equities, posted through POST /api/news in
-  batches of 100 with FinBERT unreachable on purpose (nothing listens on its port), so the finance word lists
-  score them; then two ``python -m sentiment_engine`` side by side over that database, one with
-  SENTIMENT_ENGINE_CACHE_TTL_S=3600 (cached: after the first pass every query is answered from memory) and one
-  with SENTIMENT_ENGINE_CACHE_TTL_S=0 (uncached: every query reads PostgreSQL and aggregates), each queried with
-  the same sequence (every equity in turn, window 1h) from one ``httpx.Client``; p50 / p99 over every GET of the
-  run and the ratio uncached / cached. Every answer is checked: the cache flag it reports, and a non-empty
-  window. Where an uncached query's time goes: ``SentimentService.sentiment`` in this process (no HTTP), the
-  repository's read of the window (``NewsRepository.scored_in_window``: the four columns aggregation reads, through
-  a Session), the same statement on a bare Core connection, and ``aggregate`` over the rows.
+  the last 50 minutes, spread evenly over the synthetic market's twenty equities (the engine's default list), posted
+  through POST /api/news in batches of 100 with FinBERT unreachable on purpose (nothing listens on its port), so the
+  finance word lists score them; then two ``python -m sentiment_engine`` side by side over that database, one with
+  SENTIMENT_ENGINE_CACHE_TTL_S=3600 (cached: after the first pass every query is answered from memory) and one with
+  SENTIMENT_ENGINE_CACHE_TTL_S=0 (uncached: every query reads PostgreSQL and aggregates), each queried with the same
+  sequence (every equity in turn, window 1h) from one ``httpx.Client``; p50 / p99 over every GET of the run and the
+  ratio uncached / cached. Every answer is checked: the cache flag it reports, and a non-empty window. Where an
+  uncached query's time goes: ``SentimentService.sentiment`` in this process (no HTTP), the repository's read of the
+  window (``NewsRepository.scored_in_window``: the four columns aggregation reads, through a Session), the same
+  statement on a bare Core connection, and ``aggregate`` over the rows.
 
     python bench/sentiment.py [--quick] [--json PATH] [--news N]
 """
@@ -35,7 +35,6 @@ machine hits both; a figure is the median over rounds of the rounds' figures unl
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.metadata
 import json
 import os
@@ -43,12 +42,11 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,16 +66,27 @@ from aitrader.db.session import make_engine, make_session_factory, session_scope
 from aitrader.devstack.embedded import EmbeddedPostgres
 from aitrader.devstack.ports import free_port
 from aitrader.log import configure
-from aitrader.marketdata.instruments import read_instruments
+from aitrader.marketdata.synthetic import cash_instruments
 from finbert_server.model import FinbertModel
 from sentiment_engine.aggregate import ScoredItem, aggregate
 from sentiment_engine.scoring import NewsScorer
 from sentiment_engine.service import SentimentService
 from sentiment_engine.symbols import SymbolMatcher, default_aliases
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-INSTRUMENTS = REPO_ROOT / "data" / "sample" / "instruments.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts beside this one, when imported as a module
+from _support import (
+    HOST,
+    REPO_ROOT,
+    Server,
+    collector_paused,
+    expect_ok,
+    launch,
+    measured_commit,
+    percentile,
+    summarise,
+)
+
+MEASURED_PATHS = ["finbert_server", "sentiment_engine", "tests/finbert_factories.py", "bench/sentiment.py"]
 THREADS = 1
 """ONNX Runtime's intra-op threads, in process and in the server: finbert_server's default (FINBERT_SERVER_THREADS)."""
 MAX_BATCH = 32
@@ -148,7 +157,7 @@ class Company:
 def companies() -> list[Company]:
     aliases = default_aliases()
     found = []
-    for instrument in read_instruments(INSTRUMENTS):
+    for instrument in cash_instruments():
         if instrument.instrument_type == "EQ":
             names = aliases.get(instrument.tradingsymbol) or [instrument.name or instrument.tradingsymbol]
             found.append(Company(instrument.tradingsymbol, names[0]))
@@ -176,36 +185,8 @@ def headlines(known: Sequence[Company], count: int, seed: int) -> list[str]:
 # -- figures ----------------------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
-def summarise(values_ms: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(values_ms)
-    return {
-        "count": len(ordered),
-        "p50_ms": round(percentile(ordered, 0.50), 3),
-        "p99_ms": round(percentile(ordered, 0.99), 3),
-        "max_ms": round(ordered[-1], 3),
-    }
-
-
 def median(values: Sequence[float], digits: int = 3) -> float:
     return round(statistics.median(values), digits)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The bench's own garbage collector off while it times, so its pauses land on neither side."""
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def timed(call: Callable[[], object], count: int) -> list[float]:
@@ -222,53 +203,12 @@ def timed(call: Callable[[], object], count: int) -> list[float]:
 # -- servers ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    label: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-    settings: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(15)
-
-
 def start_server(
     stack: ExitStack, label: str, module: str, port_variable: str, settings: dict[str, str], scratch: Path
 ) -> Server:
     """``python -m module`` on a free loopback port, stopped when ``stack`` closes; not yet waited for."""
-    port = free_port()
-    settings = {**settings, port_variable: str(port), "LOG_LEVEL": "INFO"}
-    log = scratch / f"{label}.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module],
-            cwd=scratch,  # away from the repository's .env: the settings here are the whole configuration
-            env={**os.environ, **settings, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-        )
-    server = Server(label, port, process, log, settings)
-    stack.callback(server.stop)
-    return server
+    command = [sys.executable, "-m", module]
+    return launch(stack, label, command, {**settings, "LOG_LEVEL": "INFO"}, port_variable, scratch)
 
 
 def wait_ready(server: Server, ready: Callable[[dict[str, Any]], bool], timeout_s: float = 120.0) -> dict[str, Any]:
@@ -287,14 +227,6 @@ def wait_ready(server: Server, ready: Callable[[dict[str, Any]], bool], timeout_
         if time.monotonic() > deadline:
             raise RuntimeError(f"{server.label} not ready within {timeout_s:g} s: {server.tail()}")
         time.sleep(0.1)
-
-
-def expect_ok(answer: httpx.Response) -> httpx.Response:
-    if answer.status_code != 200:
-        raise RuntimeError(
-            f"{answer.request.method} {answer.request.url.path} answered {answer.status_code}: {answer.text[:500]}"
-        )
-    return answer
 
 
 # -- FinBERT classification -------------------------------------------------------------------------------
@@ -573,7 +505,7 @@ def uncached_parts(database_url: str, known: Sequence[Company], quick: bool) -> 
     service = SentimentService(
         engine=engine,
         scorer=scorer,
-        matcher=SymbolMatcher(read_instruments(INSTRUMENTS), default_aliases()),
+        matcher=SymbolMatcher(cash_instruments(), default_aliases()),
         half_life=half_life,
         cache_ttl_s=0,
     )
@@ -656,7 +588,6 @@ def sentiment_part(known: Sequence[Company], news: int, quick: bool, scratch: Pa
                 "SENTIMENT_ENGINE_HOST": HOST,
                 "SENTIMENT_ENGINE_FINBERT_URL": f"http://{HOST}:{free_port()}",  # nothing listens there
                 "SENTIMENT_ENGINE_FINBERT_RETRY_S": "3600",  # one refused connection, then the word lists alone
-                "SENTIMENT_ENGINE_INSTRUMENTS_PATH": str(INSTRUMENTS),
                 "SENTIMENT_ENGINE_CACHE_TTL_S": str(ttl),
             }
             servers[name] = start_server(
@@ -673,19 +604,6 @@ def sentiment_part(known: Sequence[Company], news: int, quick: bool, scratch: Pa
 
 
 # -- driver -----------------------------------------------------------------------------------------------
-
-
-def measured_commit() -> str:
-    """The commit measured, with ``+dirty`` when the services or the model factory have changes on top."""
-    paths = ["finbert_server", "sentiment_engine", "tests/finbert_factories.py", "bench/sentiment.py"]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", *paths], cwd=REPO_ROOT, capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def environment() -> dict[str, Any]:
@@ -714,7 +632,9 @@ def run(quick: bool, news: int, scratch: Path) -> dict[str, Any]:
     return {
         "benchmark": "sentiment",
         "quick": quick,
-        "commit": measured_commit(),
+        "commit": measured_commit(
+            ["finbert_server", "sentiment_engine", "tests/finbert_factories.py", "bench/sentiment.py"]
+        ),
         "machine": environment(),
         "finbert": finbert,
         "sentiment_api": sentiment,
