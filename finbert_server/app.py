@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitrader.errors import ConfigurationError, UnavailableError, ValidationError
 from aitrader.http import install_error_handlers
+from aitrader.http.limits import BodySizeLimit
 from aitrader.log import get_logger
 from finbert_server.model import FinbertModel
 from finbert_server.settings import FinbertSettings
@@ -57,21 +57,6 @@ def create_app(settings: FinbertSettings) -> FastAPI:
         yield
 
     app = FastAPI(title="AITrader finbert_server", version="0.1.0", lifespan=lifespan)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > settings.max_request_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "detail": f"the request body is {declared} bytes, more than FINBERT_SERVER_MAX_REQUEST_BYTES "
-                    f"({settings.max_request_bytes})",
-                    "code": "REQUEST_TOO_LARGE",
-                },
-            )
-        response: Response = await call_next(request)
-        return response
 
     @app.post("/classify", tags=["inference"])
     async def classify(body: ClassifyIn, request: Request) -> dict[str, Any]:
@@ -117,4 +102,5 @@ def create_app(settings: FinbertSettings) -> FastAPI:
         return Response(content=generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, setting="FINBERT_SERVER_MAX_REQUEST_BYTES")
     return app

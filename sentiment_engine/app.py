@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, timedelta
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Body, FastAPI, Query, Request, Response
 from prometheus_client import Counter
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from aitrader.db.session import make_engine
 from aitrader.errors import ValidationError
@@ -123,12 +124,8 @@ def create_app(settings: SentimentEngineSettings) -> FastAPI:
     async def health(request: Request, response: Response) -> dict[str, Any]:
         """503 when the database cannot be reached; ``degraded`` while FinBERT is down and the lexicon scores."""
         service: SentimentService = request.app.state.service
-        database = "ok"
-        try:
-            with request.app.state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as e:  # any failure to reach the database is what /health reports
-            database = f"{type(e).__name__}: {e}"
+        database = await asyncio.to_thread(_ping, request.app.state.engine)  # connecting may block: not on the loop
+        if database != "ok":
             response.status_code = 503
         finbert = service.scorer.finbert_available
         return {
@@ -148,3 +145,13 @@ def create_app(settings: SentimentEngineSettings) -> FastAPI:
 
     install_error_handlers(app)
     return app
+
+
+def _ping(engine: Engine) -> str:
+    """``ok``, or why the database cannot be reached."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as e:  # any failure to reach the database is what /health reports
+        return f"{type(e).__name__}: {e}"
+    return "ok"

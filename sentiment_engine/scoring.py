@@ -67,7 +67,6 @@ class NewsScorer:
         self._retry_s = retry_s
         self._aside_until = 0.0
         self.last_error: str | None = None
-        self.calls: dict[str, int] = {"finbert": 0, "lexicon": 0, "finbert_failed": 0}
 
     @property
     def finbert_available(self) -> bool:
@@ -83,13 +82,10 @@ class NewsScorer:
             except (httpx.HTTPError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as e:
                 self._aside_until = time.monotonic() + self._retry_s
                 self.last_error = f"{type(e).__name__}: {e}"
-                self.calls["finbert_failed"] += 1
                 log.warning("finbert_unavailable", url=self.finbert_url, error=self.last_error, retry_s=self._retry_s)
             else:
                 self.last_error = None
-                self.calls["finbert"] += 1
                 return scores
-        self.calls["lexicon"] += 1
         return [lexicon_score(text) for text in texts]
 
     async def close(self) -> None:

@@ -40,8 +40,14 @@ LABEL_THRESHOLD = 0.15
 """|score| from which a symbol's sentiment is called positive or negative rather than neutral."""
 
 MAX_WINDOW = timedelta(days=30)
+CACHE_ENTRIES = 10_000
+"""Most answers the cache holds."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+_CacheKey = tuple[str, timedelta, timedelta, datetime | None]
+"""(symbol, window, half-life, window end or None for now)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class SentimentService:
         self.matcher = matcher
         self.half_life = half_life
         self._ttl_s = cache_ttl_s
-        self._cache: dict[tuple[str, timedelta, timedelta, datetime | None], tuple[float, SymbolSentiment]] = {}
+        self._cache: dict[_CacheKey, tuple[float, SymbolSentiment]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -202,8 +208,19 @@ class SentimentService:
             symbol, window, half_life, end, aggregate(rows, now=end, window=window, half_life=half_life)
         )
         if self._ttl_s > 0:
-            self._cache[key] = (time.monotonic() + self._ttl_s, result)
+            self._remember(key, result)
         return result, False
+
+    def _remember(self, key: _CacheKey, result: SymbolSentiment) -> None:
+        """Cache ``result``; past :data:`CACHE_ENTRIES` the expired answers go, then the oldest (a caller asking
+        about many past moments with ``at`` must not grow the cache without end)."""
+        now = time.monotonic()
+        if len(self._cache) >= CACHE_ENTRIES:
+            for stale in [k for k, (expires, _) in self._cache.items() if expires <= now]:
+                del self._cache[stale]
+            while len(self._cache) >= CACHE_ENTRIES:
+                del self._cache[next(iter(self._cache))]
+        self._cache[key] = (now + self._ttl_s, result)
 
     def _forget(self, symbols: set[str]) -> None:
         for key in [k for k in self._cache if k[0] in symbols]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 EXIT_FAILED = 1
@@ -14,3 +16,11 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 
     typer.secho(f"error: {redact(message)}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+def response_detail(response: Any) -> str:
+    """What a service said when it refused a request: the error envelope's ``detail``, else the body."""
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return str(response.text)

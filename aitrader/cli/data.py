@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aitrader.cli._output import EXIT_USAGE, fail
+from aitrader.cli._output import EXIT_USAGE, fail, response_detail
 from aitrader.errors import AITraderError
 
 data_app = typer.Typer(help="Market data: the synthetic sample day.", no_args_is_help=True)
@@ -120,7 +120,7 @@ def replay(
         except httpx.TransportError as e:
             raise fail(f"tick_replay is not answering at {url} ({e}): start it with `aitrader up`") from e
         if started.status_code != 202:
-            raise fail(f"tick_replay refused the replay ({started.status_code}): {_detail(started)}")
+            raise fail(f"tick_replay refused the replay ({started.status_code}): {response_detail(started)}")
         progress = started.json()
         typer.echo(f"replay {progress['replay_id']}: {progress['source']} -> {', '.join(progress['streams'])}")
         if detach:
@@ -142,13 +142,6 @@ def _speed(text: str) -> float:
     if value <= 0:
         raise fail(f"--speed must be a number > 0 or 'max', was {text!r}", code=EXIT_USAGE)
     return value
-
-
-def _detail(response: Any) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return str(response.text)
 
 
 def _follow(client: Any) -> dict[str, Any]:

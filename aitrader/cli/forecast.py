@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aitrader.cli._output import fail
+from aitrader.cli._output import fail, response_detail
 
 
 def register(app: typer.Typer) -> None:
@@ -37,11 +37,7 @@ def forecast(
     except httpx.HTTPError as e:
         raise fail(f"the model runner at {base} did not answer: {e} (is the stack up? `aitrader up`)") from e
     if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise fail(f"forecast of {symbol} with {model} refused ({response.status_code}): {detail}")
+        raise fail(f"forecast of {symbol} with {model} refused ({response.status_code}): {response_detail(response)}")
     answer = response.json()
     if as_json:
         typer.echo(json.dumps(answer, indent=2))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aitrader.cli._output import fail
+from aitrader.cli._output import fail, response_detail
 
 news_app = typer.Typer(help="Send news to the sentiment engine.", no_args_is_help=True)
 
@@ -95,7 +95,7 @@ def _post(http: Any, chunk: list[tuple[int, Any]], summary: dict[str, Any], refu
     if response.status_code != 422:
         raise fail(f"POST /api/news answered {response.status_code}: {response.text[:300]}")
     if len(chunk) == 1:
-        refused.append({"line": chunk[0][0], "reason": _detail(response)})
+        refused.append({"line": chunk[0][0], "reason": response_detail(response)})
         return
     for single in chunk:
         _post(http, [single], summary, refused)
@@ -124,7 +124,7 @@ def sentiment(
     except httpx.HTTPError as e:
         raise fail(f"the sentiment engine at {base} did not answer: {e} (is the stack up? `aitrader up`)") from e
     if response.status_code != 200:
-        raise fail(f"sentiment of {symbol} refused ({response.status_code}): {_detail(response)}")
+        raise fail(f"sentiment of {symbol} refused ({response.status_code}): {response_detail(response)}")
     answer = response.json()
     if as_json:
         typer.echo(json.dumps(answer, indent=2))
@@ -140,10 +140,3 @@ def _base(url: str | None) -> str:
     from aitrader.devstack.registry import get_service
 
     return url or f"http://127.0.0.1:{get_service('sentiment_engine').resolved_port()}"
-
-
-def _detail(response: Any) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return str(response.text)

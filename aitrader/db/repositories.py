@@ -278,16 +278,3 @@ class NewsRepository:
             .order_by(NewsItemSymbol.published_at)
         )
         return self._session.execute(query).all()
-
-    def latest(self, symbol: str | None, limit: int) -> Sequence[NewsItem]:
-        """The last ``limit`` items (naming ``symbol``, when given), newest first."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValidationError(f"limit must be between 1 and {MAX_PAGE_SIZE}, was {limit}")
-        query = select(NewsItem)
-        if symbol is not None:
-            query = query.join(NewsItemSymbol, NewsItemSymbol.news_item_id == NewsItem.id).where(
-                NewsItemSymbol.symbol == symbol
-            )
-        return self._session.scalars(
-            query.order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit)
-        ).all()

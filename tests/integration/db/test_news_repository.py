@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.orm import Session
 
 from aitrader.db.repositories import NewsRepository, NewsValues
-from aitrader.errors import ValidationError
 
 T0 = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
@@ -55,11 +53,6 @@ def test_a_symbols_window_holds_its_scored_items_by_time(session: Session) -> No
     session.commit()
 
     window = repository.scored_in_window("INFY", T0, T0 + timedelta(minutes=30))
-    latest = repository.latest("TCS", 10)
 
     assert [row.published_at for row in window] == [T0 + timedelta(minutes=10), T0 + timedelta(minutes=30)]
     assert [tuple(row)[1:] for row in window] == [(0.5, 0.8, "lexicon")] * 2  # (start, end]: n0 sits on the start
-    assert [item.external_id for item in latest] == ["n2", "n1"]
-    assert len(repository.latest(None, 2)) == 2
-    with pytest.raises(ValidationError, match="limit must be between 1 and 1000, was 0"):
-        repository.latest(None, 0)

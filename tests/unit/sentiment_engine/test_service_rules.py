@@ -45,3 +45,34 @@ def test_urls_that_name_the_same_page_share_a_key_and_text_decides_without_one()
     assert dedupe_key(draft("Infosys  BEATS", "q2")) == dedupe_key(draft("infosys beats", " q2 "))
     assert dedupe_key(draft("Infosys beats", "q2")).startswith("text:")
     assert dedupe_key(draft("Infosys beats", "q3")) != dedupe_key(draft("Infosys beats", "q2"))
+
+
+def test_the_cache_stays_bounded_dropping_expired_answers_then_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from aitrader.db.session import make_engine
+    from aitrader.marketdata.synthetic import cash_instruments
+    from sentiment_engine import service as module
+    from sentiment_engine.aggregate import Sentiment
+    from sentiment_engine.scoring import NewsScorer
+    from sentiment_engine.service import SentimentService, SymbolSentiment
+    from sentiment_engine.symbols import SymbolMatcher
+
+    monkeypatch.setattr(module, "CACHE_ENTRIES", 3)
+    engine = make_engine("sqlite://")
+    cache = SentimentService(
+        engine=engine,
+        scorer=NewsScorer("http://127.0.0.1:9"),
+        matcher=SymbolMatcher(cash_instruments()),
+        half_life=timedelta(minutes=30),
+        cache_ttl_s=60,
+    )
+    hour = timedelta(hours=1)
+    answer = SymbolSentiment("INFY", hour, hour, datetime.now(UTC), Sentiment(0.0, 0.0, 0, 0.0))
+    keys = [("INFY", hour, hour, datetime(2025, 11, 21, h, tzinfo=UTC)) for h in range(5)]
+
+    for key in keys:
+        cache._remember(key, answer)
+
+    assert list(cache._cache) == keys[2:]
+    engine.dispose()
